@@ -1,0 +1,130 @@
+import { Command, CommanderError } from 'commander';
+import type { ContainerModule } from 'inversify';
+import { stringify as toYaml } from 'yaml';
+import { selectBackend } from '../backends/select.js';
+import { createRootContainer } from '../di/container.js';
+import { ContributionRegistry } from '../di/registry.js';
+import { SLOTS } from '../di/contribution.js';
+import { RunError } from '../engine/errors.js';
+import { build, buildContext, evaluateModels, runDirOf, runRecipe } from '../engine/run.js';
+import { RecipeError } from '../recipe/errors.js';
+import { recipeJsonSchema } from '../recipe/json-schema.js';
+import { loadRecipe } from '../recipe/load.js';
+import { mergedRecipe } from '../recipe/validate.js';
+import { renderReport } from '../report/markdown.js';
+import { writeFileAtomic, writeJsonAtomic, ensureDir } from '../util/fs.js';
+import { stderrLogger } from '../util/logger.js';
+import path from 'node:path';
+import type { Teacher } from '../interfaces/teacher.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** Exit codes: 0 ok, 2 bad input (recipe, flags), 3 the run failed (and said why). */
+export async function main(argv: readonly string[], modules: readonly ContainerModule[]): Promise<number> {
+  const root = createRootContainer(modules);
+  const program = new Command('facedistill')
+    .description('Knowledge distillation of face-recognition models on TensorFlow.js')
+    .exitOverride()
+    .showHelpAfterError();
+
+  program.command('run')
+    .description('train the recipe\'s stages, export the student, evaluate, write runs/<name>/report.md')
+    .argument('<recipe>', 'recipe YAML')
+    .option('--set <key=value>', 'override a recipe key (repeatable), e.g. --set stages.0.steps=20', collect, [])
+    .option('--resume', 'continue the run in runs/<name>/ from its latest checkpoint')
+    .option('--fresh', 'move an existing runs/<name>/ aside and start again')
+    .option('--quiet', 'no progress bar or info lines')
+    .addHelpText('after', '\nExample:\n  npx facedistill run examples/quickstart.yaml --set stages.0.steps=50\n')
+    .action(async (file: string, o: { set: string[]; resume?: boolean; fresh?: boolean; quiet?: boolean }) => {
+      const log = stderrLogger(o.quiet);
+      const recipe = await loadRecipe(file, o.set, root);
+      const res = await runRecipe(recipe, { root, log, ...(o.resume ? { resume: true } : {}), ...(o.fresh ? { fresh: true } : {}), progress: !o.quiet && process.stderr.isTTY === true });
+      if (res.student && res.teacher) {
+        log.info(`teacher ${(100 * res.teacher.accuracy).toFixed(2)} ± ${(100 * res.teacher.std).toFixed(2)} % · student ${(100 * res.student.accuracy).toFixed(2)} ± ${(100 * res.student.std).toFixed(2)} %`);
+      }
+    });
+
+  program.command('plan')
+    .description('print the merged recipe, the resolved components and the stage schedule; trains nothing')
+    .argument('<recipe>', 'recipe YAML')
+    .option('--set <key=value>', 'override a recipe key (repeatable)', collect, [])
+    .addHelpText('after', '\nExample:\n  npx facedistill plan examples/quickstart.yaml --set seed=3\n')
+    .action(async (file: string, o: { set: string[] }) => {
+      const recipe = await loadRecipe(file, o.set, root);
+      const lines = ['# merged recipe', toYaml(mergedRecipe(recipe)).trimEnd(), '', '# components'];
+      const comp = (label: string, c?: { kind: string; contribution: { summary: string } }) => { if (c) lines.push(`${label.padEnd(22)} ${c.kind.padEnd(20)} ${c.contribution.summary}`); };
+      comp('teacher', recipe.teacher); comp('student', recipe.student); comp('data', recipe.data); comp('eval.pairs', recipe.evalPairs);
+      lines.push('', '# stages');
+      let total = 0;
+      recipe.stages.forEach((s, i) => {
+        const r = s.recipe;
+        lines.push(`${i + 1}. ${r.name}: ${s.strategy.kind}, ${r.steps} steps × batch ${r.batchSize} = ${r.steps * r.batchSize} images; ${r.optimizer.kind} lr ${r.optimizer.lr}, schedule ${r.schedule.kind}${r.schedule.warmupSteps ? ` (warm-up ${r.schedule.warmupSteps})` : ''}; checkpoint every ${r.checkpointEvery}${s.data ? `; data ${s.data.kind}` : ''}${s.teacher ? `; teacher ${s.teacher.kind}` : ''}`);
+        total += r.steps;
+      });
+      lines.push('', `run folder: ${path.relative(process.cwd(), runDirOf(recipe))}/ · ${total} steps · backend ${recipe.shape.backend} · seed ${recipe.shape.seed} · recipe hash ${recipe.hash.slice(0, 12)}`);
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+
+  program.command('eval')
+    .description('evaluate the recipe\'s teacher (and a trained student) on its eval pairs')
+    .requiredOption('--recipe <recipe>', 'recipe YAML with teacher: and eval:')
+    .option('--set <key=value>', 'override a recipe key (repeatable)', collect, [])
+    .option('--student <model.json>', 'also evaluate this student (e.g. runs/quickstart/student/model.json) and report agreement')
+    .option('--json', 'print the results as JSON on stdout')
+    .addHelpText('after', '\nExample:\n  npx facedistill eval --recipe examples/lfw-eval.yaml --json\n')
+    .action(async (o: { recipe: string; set: string[]; student?: string; json?: boolean }) => {
+      const log = stderrLogger(false);
+      const recipe = await loadRecipe(o.recipe, o.set, root);
+      if (!recipe.evalPairs) throw new RecipeError(recipe.source.locate([]), 'eval', 'required key missing: `eval:` with `pairs:` is needed to evaluate');
+      const t0 = performance.now();
+      const backend = await selectBackend(recipe.shape.backend, log);
+      const dir = runDirOf(recipe);
+      await ensureDir(dir);
+      const ctx = buildContext(recipe, dir, log);
+      const teacher = await build(recipe.teacher, ctx);
+      const reg = ContributionRegistry.fromContainer(root);
+      const studentModel = o.student ? (await reg.find('teacher', 'layers-model')!.create({ path: o.student }, ctx)) as Teacher : undefined;
+      try {
+        const res = await evaluateModels(recipe, dir, log, {
+          teacher, ...(studentModel ? { student: { name: `student ${o.student}`, embed: (x) => studentModel.embed(x) } } : {}),
+        });
+        await writeJsonAtomic(path.join(dir, 'eval.json'), res);
+        await writeFileAtomic(path.join(dir, 'report.md'), renderReport({
+          run: recipe.shape.name, recipeFile: recipe.source.file, backend: backend.name, backendReason: backend.reason,
+          wallSec: (performance.now() - t0) / 1000, stages: [], data: [],
+          models: [{ role: 'teacher', name: teacher.name, params: teacher.paramCount, dim: teacher.embeddingDim, result: res.teacher }],
+        }));
+        if (o.json) process.stdout.write(JSON.stringify({ model: teacher.name, backend: backend.name, ...res.teacher, ...(res.student ? { student: res.student, agreement: res.agreement } : {}) }) + '\n');
+        else log.info(`${teacher.name}: accuracy ${(100 * res.teacher.accuracy).toFixed(2)} ± ${(100 * res.teacher.std).toFixed(2)} % (report: ${path.relative(process.cwd(), path.join(dir, 'report.md'))})`);
+      } finally {
+        teacher.dispose();
+        studentModel?.dispose();
+      }
+    });
+
+  program.command('schema')
+    .description('print the JSON Schema of recipes (every registered kind) for editor completion')
+    .option('--plugin <module>', 'also include a plugin\'s kinds (repeatable)', collect, [])
+    .addHelpText('after', '\nExample:\n  npx facedistill schema > recipe.schema.json\n')
+    .action(async () => {
+      process.stdout.write(JSON.stringify(recipeJsonSchema(ContributionRegistry.fromContainer(root)), null, 2) + '\n');
+    });
+
+  program.command('list')
+    .description('list the registered component kinds per slot')
+    .action(() => {
+      const reg = ContributionRegistry.fromContainer(root);
+      for (const s of SLOTS) for (const c of reg.all(s)) process.stdout.write(`${s.padEnd(9)} ${c.kind.padEnd(22)} ${c.summary}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof RecipeError) { process.stderr.write(`error: ${e.message}\n`); return 2; }
+    if (e instanceof RunError) { process.stderr.write(`error: ${e.message}\n`); return 3; }
+    process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
+    return 3;
+  }
+}

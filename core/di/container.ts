@@ -1,0 +1,43 @@
+import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Container, ContainerModule } from 'inversify';
+import { RecipeError } from '../recipe/errors.js';
+import type { RecipeSource } from '../recipe/source.js';
+
+/** The root container: built-in modules are loaded exactly like plugins. */
+export function createRootContainer(modules: readonly ContainerModule[]): Container {
+  const c = new Container({ defaultScope: 'Singleton' });
+  c.load(...modules);
+  return c;
+}
+
+function isContainerModule(v: unknown): v is ContainerModule {
+  return v instanceof ContainerModule || (typeof v === 'object' && v !== null && typeof (v as ContainerModule).load === 'function' && typeof (v as ContainerModule).id === 'number');
+}
+
+/** Loads `plugins:` modules (each exports one or more ContainerModules) into the container. */
+export async function loadPlugins(container: Container, src: RecipeSource): Promise<string[]> {
+  const plugins = src.value.plugins;
+  if (plugins === undefined) return [];
+  if (!Array.isArray(plugins)) throw new RecipeError(src.locate(['plugins']), 'plugins', 'expected a list of module paths');
+  const loaded: string[] = [];
+  for (const [i, p] of plugins.entries()) {
+    const at = src.locate(['plugins', i]);
+    if (typeof p !== 'string') throw new RecipeError(at, `plugins[${i}]`, 'expected a module path (string)');
+    const abs = path.resolve(p);
+    if (!existsSync(abs)) throw new RecipeError(at, `plugins[${i}]`, `plugin file not found: ${p} (resolved to ${abs})`);
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+    } catch (e) {
+      throw new RecipeError(at, `plugins[${i}]`, `plugin failed to load: ${(e as Error).message.split('\n')[0]}`);
+    }
+    const modules = Object.values(mod).filter(isContainerModule);
+    if (modules.length === 0) throw new RecipeError(at, `plugins[${i}]`, 'plugin exports no ContainerModule (export one, e.g. `export default contributionModule(myStrategy)`)');
+    container.load(...modules);
+    loaded.push(abs);
+  }
+  return loaded;
+}

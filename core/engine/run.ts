@@ -1,0 +1,257 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, rename } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Container } from 'inversify';
+import { selectBackend, type BackendChoice } from '../backends/select.js';
+import type { BuildContext, Slot, SlotTypes } from '../di/contribution.js';
+import { TOKENS } from '../di/tokens.js';
+import { agreement, embedImages, embeddingCacheFile, verify, type AgreementResult, type PairSet, type VerificationResult } from '../eval/evaluate.js';
+import type { RunEvent } from '../interfaces/events.js';
+import type { DataSource, DataSourceInfo } from '../interfaces/data-source.js';
+import type { Teacher } from '../interfaces/teacher.js';
+import { saveLayersModel } from '../models/model-files.js';
+import { mergedRecipe, type Recipe, type ResolvedComponent } from '../recipe/validate.js';
+import { renderReport, type ModelRow } from '../report/markdown.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import type { Logger } from '../util/logger.js';
+import { CheckpointStore } from './checkpoint.js';
+import { RunError } from './errors.js';
+import { MetricsJsonlSink, ProgressSink } from './sinks.js';
+import { TeacherCache } from './teacher-cache.js';
+import { Rng } from '../util/rng.js';
+import { trainStage } from './trainer.js';
+import type { Hook } from '../interfaces/hook.js';
+import type { Sink } from '../interfaces/sink.js';
+
+const require = createRequire(import.meta.url);
+
+export interface RunOptions {
+  readonly root: Container;
+  readonly log: Logger;
+  readonly resume?: boolean;
+  readonly fresh?: boolean;
+  readonly progress?: boolean;
+}
+
+export interface RunResult {
+  readonly dir: string;
+  readonly teacher?: VerificationResult;
+  readonly student?: VerificationResult;
+  readonly agreement?: AgreementResult;
+  readonly backend: BackendChoice;
+}
+
+function packageVersions(): Record<string, string> {
+  const out: Record<string, string> = { node: process.version };
+  for (const p of ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@vladmandic/face-api', 'inversify', 'zod', 'sharp', 'yaml']) {
+    try { out[p] = (JSON.parse(readFileSync(require.resolve(`${p}/package.json`), 'utf8')) as { version: string }).version; } catch { /* absent */ }
+  }
+  try { out.facedistill = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version; } catch { /* not built in place */ }
+  return out;
+}
+
+function gitRevision(): string | null {
+  try { return execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return null; }
+}
+
+export function runDirOf(recipe: Recipe): string {
+  return path.resolve(recipe.shape.runsDir, recipe.shape.name);
+}
+
+/** What a run folder says about itself. */
+async function readManifest(dir: string): Promise<{ recipeHash: string; status: string } | undefined> {
+  const f = path.join(dir, 'manifest.json');
+  return existsSync(f) ? (JSON.parse(await readFile(f, 'utf8')) as { recipeHash: string; status: string }) : undefined;
+}
+
+/** Decides whether a run starts, resumes or refuses, before anything is written. */
+export async function prepareRunDir(recipe: Recipe, o: { resume?: boolean; fresh?: boolean }, log: Logger): Promise<{ dir: string; resuming: boolean }> {
+  const dir = runDirOf(recipe);
+  const m = await readManifest(dir);
+  if (!m) {
+    if (o.resume && !existsSync(dir)) throw new RunError(`--resume: no run folder at ${dir}`);
+    return { dir, resuming: false };
+  }
+  if (o.fresh) {
+    const aside = `${dir}.prev-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await rename(dir, aside);
+    log.info(`--fresh: moved the previous run to ${aside}`);
+    return { dir, resuming: false };
+  }
+  if (m.recipeHash !== recipe.hash) {
+    throw new RunError(`${dir} holds a run of a different recipe (hash ${m.recipeHash.slice(0, 12)} ≠ ${recipe.hash.slice(0, 12)}); use another name:, or --fresh to move the old run aside`);
+  }
+  if (!o.resume) log.info(`${dir} holds an unfinished or finished run of this recipe: continuing it (finished stages are not re-run)`);
+  return { dir, resuming: true };
+}
+
+/** Builds a component from its resolved recipe entry. */
+export async function build<S extends Slot>(c: ResolvedComponent<S>, ctx: BuildContext): Promise<SlotTypes[S]> {
+  const { kind: _k, ...options } = c.options;
+  return c.contribution.create(options as never, ctx) as Promise<SlotTypes[S]>;
+}
+
+export function buildContext(recipe: Recipe, dir: string, log: Logger, seedOffset = 0): BuildContext {
+  return {
+    seed: recipe.shape.seed + seedOffset, runDir: dir, log,
+    cacheDir: path.resolve(recipe.shape.runsDir, '.cache'),
+    resolvePath: (p) => path.resolve(p),
+  };
+}
+
+/** Evaluates teacher (and student) on the recipe's pairs; embeddings cached in the run folder. */
+export async function evaluateModels(recipe: Recipe, dir: string, log: Logger, models: { teacher: Teacher; student?: { readonly name: string; embed: (x: tf.Tensor4D) => Promise<tf.Tensor2D> } }): Promise<{ teacher: VerificationResult; student?: VerificationResult; agreement?: AgreementResult }> {
+  const ev = recipe.shape.eval!;
+  const source = await build(recipe.evalPairs!, buildContext(recipe, dir, log));
+  try {
+    const init = await source.init();
+    const set: PairSet = { source, ...init };
+    const settings = { flip: ev.flip, batchSize: ev.batchSize, far: ev.far };
+    log.info(`eval: ${set.pairs.length} pairs, ${set.images.length} images — ${source.protocol}`);
+    const te = await embedImages(set, (x) => models.teacher.embed(x), settings, embeddingCacheFile(dir, `teacher-${models.teacher.name}`), models.teacher.weightsHash);
+    const tv = verify(set, te.table, settings, te.seconds);
+    log.info(`eval: teacher ${models.teacher.name}: accuracy ${(100 * tv.accuracy).toFixed(2)} ± ${(100 * tv.std).toFixed(2)} %`);
+    if (!models.student) return { teacher: strip(tv) };
+    const student = models.student;
+    const se = await embedImages(set, (x) => student.embed(x), settings);
+    const sv = verify(set, se.table, settings, se.seconds);
+    log.info(`eval: student ${student.name}: accuracy ${(100 * sv.accuracy).toFixed(2)} ± ${(100 * sv.std).toFixed(2)} %`);
+    const ag = agreement({ table: te.table, dist: tv.dist, predictions: tv.predictions }, { table: se.table, dist: sv.dist, predictions: sv.predictions }, set.images);
+    return { teacher: strip(tv), student: strip(sv), agreement: ag };
+  } finally {
+    source.dispose();
+  }
+}
+
+function strip(v: VerificationResult & { dist?: unknown; predictions?: unknown }): VerificationResult {
+  const { dist: _d, predictions: _p, ...rest } = v;
+  return rest;
+}
+
+/** Runs a recipe end to end: stages → export → evaluation → report. */
+export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResult> {
+  const { log } = o;
+  if (!recipe.student || recipe.stages.length === 0) throw new RunError('nothing to train: the recipe needs `student:` and `stages:` (use `facedistill eval` to evaluate a teacher)');
+  const { dir, resuming } = await prepareRunDir(recipe, o, log);
+  const t0 = performance.now();
+  const backend = await selectBackend(recipe.shape.backend, log);
+  const run = new Container({ parent: o.root, defaultScope: 'Singleton' });
+  const disposables: { dispose(): void }[] = [];
+  const sinks: Sink[] = [];
+  try {
+    await ensureDir(dir);
+    const ctx = buildContext(recipe, dir, log);
+    run.bind(TOKENS.Logger).toConstantValue(log);
+    run.bind(TOKENS.RunContext).toConstantValue(ctx);
+    const hooks = (o.root.isBound(TOKENS.Hook) ? o.root.getAll<Hook>(TOKENS.Hook) : []).sort((a, b) => a.priority - b.priority);
+    const metrics = new MetricsJsonlSink(path.join(dir, 'metrics.jsonl'));
+    sinks.push(metrics, new ProgressSink(o.progress ?? process.stderr.isTTY === true), ...(o.root.isBound(TOKENS.Sink) ? o.root.getAll<Sink>(TOKENS.Sink) : []));
+    const emit = async (e: RunEvent) => {
+      for (const h of hooks) await h.on(e);
+      for (const s of sinks) await s.write(e);
+    };
+
+    const teacher = await build(recipe.teacher, ctx);
+    disposables.push(teacher);
+    const student = await build(recipe.student, ctx);
+    disposables.push(student);
+    log.info(`teacher: ${teacher.name} (${teacher.paramCount.toLocaleString('en-US')} params, ${teacher.embeddingDim}-D) · student: ${student.name} (${student.paramCount.toLocaleString('en-US')} params, ${student.embeddingDim}-D)`);
+
+    const checkpoints = new CheckpointStore(path.join(dir, 'checkpoints'));
+    const latest = resuming ? await checkpoints.latest() : undefined;
+    if (latest && latest.state.recipeHash !== recipe.hash) throw new RunError('the latest checkpoint belongs to a different recipe; use --fresh');
+    const stageNames = recipe.stages.map((s) => s.recipe.name);
+    if (latest) {
+      await metrics.truncateAfter(latest.state.stageIndex, stageNames, latest.state.step);
+      log.info(`resuming from checkpoint ${latest.state.stage} step ${latest.state.step}`);
+    } else {
+      await writeFileAtomic(path.join(dir, 'metrics.jsonl'), '');
+    }
+    const manifest = {
+      run: recipe.shape.name, status: 'running', recipeFile: recipe.source.file, recipeHash: recipe.hash,
+      recipe: mergedRecipe(recipe), packages: packageVersions(), gitRevision: gitRevision(),
+      backend, teacherWeights: { [teacher.name]: teacher.weightsHash }, data: {} as Record<string, DataSourceInfo>,
+      startedAt: new Date().toISOString(),
+    };
+    await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);
+    await emit({ type: 'run-start', run: recipe.shape.name, dir, backend: backend.name });
+
+    let sharedData: DataSource | undefined;
+    const dataInfos: DataSourceInfo[] = [];
+    const stageRows: { name: string; strategy: string; steps: number; batchSize: number; imagesPerSec: number; finalTerms: Record<string, number> }[] = [];
+    const lastTerms: Record<string, Record<string, number>> = {};
+    sinks.push({ write: (e) => { if (e.type === 'step') lastTerms[e.stage] = { ...e.terms }; }, close: async () => {} });
+
+    for (const [i, stage] of recipe.stages.entries()) {
+      if (latest && i < latest.state.stageIndex) continue; // finished; weights come with the later checkpoint
+      const sctx = buildContext(recipe, dir, log, 1000 * (i + 1));
+      let data: DataSource;
+      if (stage.data) {
+        data = await build(stage.data, sctx);
+        disposables.push(data);
+      } else {
+        if (!sharedData) { sharedData = await build(recipe.data!, buildContext(recipe, dir, log, 1)); disposables.push(sharedData); }
+        data = sharedData;
+      }
+      const info = await data.init();
+      if (info.skipped.length > 0) log.warn(`${info.name}: skipped ${info.skipped.length} unreadable file(s): ${info.skipped.slice(0, 3).map((s) => s.file).join(', ')}${info.skipped.length > 3 ? ', …' : ''}`);
+      dataInfos.push(info);
+      manifest.data[stage.recipe.name] = info;
+      const stageTeacher = stage.teacher ? await build(stage.teacher, sctx) : teacher;
+      if (stageTeacher !== teacher) { disposables.push(stageTeacher); manifest.teacherWeights[stageTeacher.name] = stageTeacher.weightsHash; }
+      await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);
+      const strategy = await build(stage.strategy, sctx);
+      await strategy.init({ student, teacher: stageTeacher, rng: new Rng(sctx.seed + 7) });
+      try {
+        const res = await trainStage({
+          stageIndex: i, stage, recipeHash: recipe.hash, student, teacher: stageTeacher, cache: new TeacherCache(stageTeacher),
+          data, strategy, seed: sctx.seed + 3, checkpoints, emit, log,
+          ...(latest && latest.state.stageIndex === i ? { resumeFrom: latest } : {}),
+        });
+        stageRows.push({ name: stage.recipe.name, strategy: stage.strategy.kind, steps: res.steps, batchSize: stage.recipe.batchSize, imagesPerSec: res.imagesPerSec, finalTerms: lastTerms[stage.recipe.name] ?? lastLoggedTerms(dir, stage.recipe.name) });
+      } finally {
+        strategy.dispose();
+      }
+    }
+
+    // Export the student with its preprocessing contract: it loads back as a layers-model teacher.
+    await saveLayersModel(student.model, path.join(dir, 'student'));
+    await writeJsonAtomic(path.join(dir, 'student', 'contract.json'), student.contract);
+
+    let evalRes: Awaited<ReturnType<typeof evaluateModels>> | undefined;
+    if (recipe.evalPairs) {
+      evalRes = await evaluateModels(recipe, dir, log, { teacher, student: { name: student.name, embed: async (x) => student.forward(x, false) } });
+      await emit({ type: 'eval', model: teacher.name, metrics: evalRes.teacher as unknown as Record<string, unknown> });
+      await writeJsonAtomic(path.join(dir, 'eval.json'), evalRes);
+    }
+    const wallSec = (performance.now() - t0) / 1000;
+    const models: ModelRow[] = [
+      { role: 'teacher', name: teacher.name, params: teacher.paramCount, dim: teacher.embeddingDim, ...(evalRes ? { result: evalRes.teacher } : {}) },
+      { role: 'student', name: student.name, params: student.paramCount, dim: student.embeddingDim, ...(evalRes?.student ? { result: evalRes.student } : {}) },
+    ];
+    await writeFileAtomic(path.join(dir, 'report.md'), renderReport({
+      run: recipe.shape.name, recipeFile: recipe.source.file, backend: backend.name, backendReason: backend.reason, wallSec,
+      models, ...(evalRes?.agreement ? { agreement: evalRes.agreement } : {}), stages: stageRows, data: dataInfos,
+    }));
+    await emit({ type: 'run-end', run: recipe.shape.name, wallSec });
+    await writeJsonAtomic(path.join(dir, 'manifest.json'), { ...manifest, status: 'complete', finishedAt: new Date().toISOString(), wallSec });
+    log.info(`done in ${wallSec.toFixed(1)} s: ${path.relative(process.cwd(), path.join(dir, 'report.md'))}`);
+    return { dir, backend, ...(evalRes ? { teacher: evalRes.teacher, ...(evalRes.student ? { student: evalRes.student } : {}), ...(evalRes.agreement ? { agreement: evalRes.agreement } : {}) } : {}) };
+  } finally {
+    for (const s of sinks) await s.close();
+    for (const d of disposables.reverse()) d.dispose();
+    run.unbindAll();
+  }
+}
+
+/** Final loss terms of a stage finished in an earlier process (from metrics.jsonl). */
+function lastLoggedTerms(dir: string, stage: string): Record<string, number> {
+  try {
+    const lines = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const last = lines.filter((l) => l.stage === stage && l.event === undefined).at(-1) ?? {};
+    return Object.fromEntries(Object.entries(last).filter(([k, v]) => typeof v === 'number' && !['step', 'lr', 'imagesPerSec', 'elapsedSec'].includes(k))) as Record<string, number>;
+  } catch { return {}; }
+}

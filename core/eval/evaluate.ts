@@ -1,0 +1,155 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { PairSource, VerificationPair } from '../interfaces/pair-source.js';
+import type { SampleKey } from '../interfaces/data-source.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { decisionAgreement, meanCosine, spearman } from './agreement.js';
+import { kfoldAccuracy, rocAuc, tarAtFar } from './verification.js';
+
+/** Embeds [N,H,W,3] 0..255 images; returns [N, D] (caller disposes). */
+export type EmbedFn = (images: tf.Tensor4D) => Promise<tf.Tensor2D>;
+
+export interface EvalSettings {
+  readonly flip: boolean;
+  readonly batchSize: number;
+  readonly far: readonly number[];
+}
+
+export interface PairSet {
+  readonly source: PairSource;
+  readonly pairs: readonly VerificationPair[];
+  readonly images: readonly SampleKey[];
+  readonly listHash: string;
+}
+
+export interface VerificationResult {
+  readonly protocol: string;
+  readonly pairs: number;
+  readonly flip: boolean;
+  /** Mean 10-fold accuracy (fraction) and its population std. */
+  readonly accuracy: number;
+  readonly std: number;
+  readonly foldAccuracies: readonly number[];
+  readonly thresholds: readonly number[];
+  /** TPR at each target FAR (nearest-FPR rule, strategy-specs 7.6), keyed by the FAR as written. */
+  readonly tarAtFar: Readonly<Record<string, number>>;
+  readonly auc: number;
+  readonly imagesPerSec: number;
+}
+
+/** Unit embeddings, one per image, computed once and cached on disk beside the run. */
+export class EmbeddingTable {
+  constructor(readonly keys: readonly SampleKey[], readonly dim: number, readonly data: Float32Array) {}
+  private index?: Map<SampleKey, number>;
+  row(k: SampleKey): Float32Array {
+    this.index ??= new Map(this.keys.map((key, i) => [key, i]));
+    const i = this.index.get(k);
+    if (i === undefined) throw new Error(`no embedding for ${k}`);
+    return this.data.subarray(i * this.dim, (i + 1) * this.dim);
+  }
+}
+
+function normaliseRows(data: Float32Array, dim: number): void {
+  for (let i = 0; i < data.length; i += dim) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += data[i + j]! ** 2;
+    const n = Math.max(Math.sqrt(s), 1e-12);
+    for (let j = 0; j < dim; j++) data[i + j]! /= n;
+  }
+}
+
+/** Embeds every image of the pair set once (flip test: g(x) + g(flip(x)), then n(·)). */
+export async function embedImages(set: PairSet, embed: EmbedFn, s: EvalSettings, cacheFile?: string, modelHash = ''): Promise<{ table: EmbeddingTable; seconds: number }> {
+  const tag = `${set.listHash}|${modelHash}|flip=${s.flip}`;
+  if (cacheFile && existsSync(cacheFile) && existsSync(cacheFile + '.json')) {
+    const meta = JSON.parse(await readFile(cacheFile + '.json', 'utf8')) as { tag: string; dim: number; n: number };
+    if (meta.tag === tag && meta.n === set.images.length) {
+      const b = await readFile(cacheFile);
+      return { table: new EmbeddingTable(set.images, meta.dim, new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))), seconds: 0 };
+    }
+  }
+  const t0 = performance.now();
+  const chunks: Float32Array[] = [];
+  let dim = 0;
+  for (let i = 0; i < set.images.length; i += s.batchSize) {
+    const images = await set.source.load(set.images.slice(i, i + s.batchSize));
+    try {
+      let e = await embed(images);
+      if (s.flip) {
+        const flipped = tf.image.flipLeftRight(images);
+        const ef = await embed(flipped);
+        flipped.dispose();
+        const sum = tf.add(e, ef) as tf.Tensor2D;
+        tf.dispose([e, ef]);
+        e = sum;
+      }
+      dim = e.shape[1];
+      chunks.push((await e.data()) as Float32Array);
+      e.dispose();
+    } finally {
+      images.dispose();
+    }
+  }
+  const data = new Float32Array(set.images.length * dim);
+  let off = 0;
+  for (const c of chunks) { data.set(c, off); off += c.length; }
+  normaliseRows(data, dim);
+  const seconds = (performance.now() - t0) / 1000;
+  if (cacheFile) {
+    await writeFileAtomic(cacheFile, new Uint8Array(data.buffer));
+    await writeFileAtomic(cacheFile + '.json', JSON.stringify({ tag, dim, n: set.images.length }));
+  }
+  return { table: new EmbeddingTable(set.images, dim, data), seconds };
+}
+
+/** Squared L2 distance of unit embeddings per pair (d = 2 − 2cos). */
+export function pairDistances(pairs: readonly VerificationPair[], t: EmbeddingTable): Float64Array {
+  const d = new Float64Array(pairs.length);
+  pairs.forEach((p, i) => {
+    const a = t.row(p.a), b = t.row(p.b);
+    let s = 0;
+    for (let j = 0; j < a.length; j++) s += (a[j]! - b[j]!) ** 2;
+    d[i] = s;
+  });
+  return d;
+}
+
+export function verify(set: PairSet, table: EmbeddingTable, s: EvalSettings, seconds: number): VerificationResult & { dist: Float64Array; predictions: readonly boolean[] } {
+  const dist = pairDistances(set.pairs, table);
+  const same = set.pairs.map((p) => p.same);
+  const k = kfoldAccuracy(dist, same);
+  const scores = Array.from(dist, (d) => 1 - d / 2);
+  const tar = tarAtFar(scores, same, s.far);
+  return {
+    protocol: set.source.protocol, pairs: set.pairs.length, flip: s.flip,
+    accuracy: k.accuracy, std: k.std, foldAccuracies: k.foldAccuracies, thresholds: k.thresholds,
+    tarAtFar: Object.fromEntries(s.far.map((f) => [String(f), tar.tpr[String(f)]!])),
+    auc: rocAuc(scores, same),
+    imagesPerSec: seconds > 0 ? set.images.length * (s.flip ? 2 : 1) / seconds : NaN,
+    dist, predictions: k.predictions,
+  };
+}
+
+export interface AgreementResult {
+  /** Mean cosine of teacher and student embeddings of the same image (null when dims differ). */
+  readonly meanCosine: number | null;
+  /** Spearman correlation of teacher and student pair scores. */
+  readonly spearman: number;
+  /** Share of pairs where both models make the same held-out decision. */
+  readonly decisionAgreement: number;
+}
+
+export function agreement(teacher: { table: EmbeddingTable; dist: Float64Array; predictions: readonly boolean[] }, student: { table: EmbeddingTable; dist: Float64Array; predictions: readonly boolean[] }, images: readonly SampleKey[]): AgreementResult {
+  const sameDim = teacher.table.dim === student.table.dim;
+  return {
+    meanCosine: sameDim ? meanCosine(images.map((k) => teacher.table.row(k)), images.map((k) => student.table.row(k))) : null,
+    spearman: spearman(Array.from(teacher.dist), Array.from(student.dist)),
+    decisionAgreement: decisionAgreement(teacher.predictions, student.predictions),
+  };
+}
+
+export function embeddingCacheFile(runDir: string, model: string): string {
+  return path.join(runDir, 'eval', `${model.replace(/[^A-Za-z0-9._-]/g, '_')}.embeddings.f32`);
+}

@@ -1,0 +1,20 @@
+// The public API of facedistill's core: what strategies, data sources and plugins import.
+export * from './interfaces/index.js';
+export { TOKENS } from './di/tokens.js';
+export { contribution, contributionModule, SLOTS, type BuildContext, type Contribution, type Slot, type SlotTypes } from './di/contribution.js';
+export { ContributionRegistry } from './di/registry.js';
+export { createRootContainer, loadPlugins } from './di/container.js';
+export { existingPath } from './recipe/fields.js';
+export { RecipeError } from './recipe/errors.js';
+export { type JsonValue, stableStringify } from './util/json.js';
+export { Rng, type RngState } from './util/rng.js';
+export { sha256, hashFiles, hashJson } from './util/hash.js';
+export { ensureDir, writeFileAtomic, writeJsonAtomic } from './util/fs.js';
+export { type Logger, stderrLogger } from './util/logger.js';
+export { decodeImage, decodeMany, type RgbImage } from './images/decode.js';
+export { stackImages } from './images/stack.js';
+export { EpochSampler } from './data/epoch-sampler.js';
+export { applyContract } from './models/preprocess.js';
+export { faceApiModelDir, loadFaceApi } from './models/face-api-teacher.js';
+export { LayersStudent } from './models/conv-student.js';
+export { l2normalize, mse, cosineDistance } from "./losses/embedding.js";

@@ -1,0 +1,7 @@
+import { contributionModule } from '../di/contribution.js';
+import { convStudent } from './conv-student.js';
+import { faceApiResnet34 } from './face-api-teacher.js';
+import { layersModelTeacher } from './layers-model-teacher.js';
+
+/** The built-in teachers and students. */
+export const modelsModule = contributionModule(faceApiResnet34, layersModelTeacher, convStudent);

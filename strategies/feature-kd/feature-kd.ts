@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import {
+  contribution, contributionModule, cosineDistance, l2normalize, mse,
+  type JsonValue, type StepContext, type Strategy, type StrategyInitContext,
+} from '../../core/index.js';
+
+export const featureKdOptions = z.object({
+  loss: z.enum(['mse', 'mse-normalised', 'cosine']).default('mse-normalised')
+    .describe('mse: raw embeddings (FitNet hint); mse-normalised: Σ‖n(s)−n(t)‖²/(2B); cosine: mean(1−cos)'),
+  weight: z.number().positive().default(1),
+  projection: z.enum(['auto', 'always', 'never']).default('auto')
+    .describe('linear map of student embeddings to the teacher dimension: auto = only when dimensions differ'),
+});
+export type FeatureKdOptions = z.infer<typeof featureKdOptions>;
+
+/** The feature-KD loss between (projected) student and teacher embeddings. */
+export function featureKdLoss(kind: FeatureKdOptions['loss'], s: tf.Tensor2D, t: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    if (kind === 'mse') return mse(s, t);
+    if (kind === 'cosine') return cosineDistance(s, t);
+    // WisonZ/GKD distillation/fitnet.py: Σ_i ‖n(s_i) − n(t_i)‖² / (2B)
+    const d = tf.sum(tf.squaredDifference(l2normalize(s), l2normalize(t)));
+    return tf.div(d, 2 * s.shape[0]) as tf.Scalar;
+  });
+}
+
+class FeatureKd implements Strategy {
+  readonly name = 'feature-kd';
+  private proj?: tf.Variable;
+
+  constructor(private readonly o: FeatureKdOptions) {}
+
+  async init(ctx: StrategyInitContext): Promise<void> {
+    const ds = ctx.student.embeddingDim, dt = ctx.teacher.embeddingDim;
+    if (this.o.projection === 'never' && ds !== dt) {
+      throw new Error(`feature-kd: student dim ${ds} ≠ teacher dim ${dt} and projection is "never"`);
+    }
+    if (this.o.projection === 'always' || (this.o.projection === 'auto' && ds !== dt)) {
+      const init = tf.initializers.glorotUniform({ seed: ctx.rng.seed() });
+      this.proj = tf.variable(init.apply([ds, dt]) as tf.Tensor2D, true, 'feature_kd_projection');
+    }
+  }
+
+  async step(ctx: StepContext): Promise<Record<string, number>> {
+    const batch = await ctx.data.next(ctx.batchSize);
+    try {
+      const t = await ctx.teacherEmbeddings(batch);
+      try {
+        return await ctx.update(() => {
+          let s = ctx.student.forward(batch.images, true);
+          if (this.proj) s = tf.matMul(s, this.proj);
+          return { [`feature_${this.o.loss}`]: tf.mul(featureKdLoss(this.o.loss, s, t), this.o.weight) as tf.Scalar };
+        });
+      } finally {
+        t.dispose();
+      }
+    } finally {
+      batch.images.dispose();
+    }
+  }
+
+  variables(): tf.Variable[] { return this.proj ? [this.proj] : []; }
+  state(): JsonValue { return null; }
+  restore(): void {}
+  dispose(): void { this.proj?.dispose(); }
+}
+
+export const featureKd = contribution({
+  slot: 'strategy',
+  kind: 'feature-kd',
+  summary: 'feature distillation: MSE or cosine between student and teacher embeddings (linear projection when dims differ)',
+  options: featureKdOptions,
+  async create(o) { return new FeatureKd(o); },
+});
+
+export default contributionModule(featureKd);

@@ -1,0 +1,124 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'chai';
+import { ContainerModule } from 'inversify';
+import { builtinModules } from '../../builtins.js';
+import { createRootContainer } from '../../core/di/container.js';
+import { TOKENS } from '../../core/di/tokens.js';
+import { RunError } from '../../core/engine/errors.js';
+import { runRecipe } from '../../core/engine/run.js';
+import type { Hook, RunEvent } from '../../core/interfaces/index.js';
+import { loadRecipe } from '../../core/recipe/load.js';
+import { stderrLogger } from '../../core/util/logger.js';
+import { runCli, runCliAsync } from '../helpers/cli.js';
+import { makeIdentityFolder, makeTinyTeacher, tmpDir, writePairsFile } from '../helpers/fixtures.js';
+
+const PLUGIN = path.resolve('dist/test/fixtures/test-strategies.js');
+
+async function fixture() {
+  const dir = tmpDir('engine');
+  const faces = await makeIdentityFolder(path.join(dir, 'faces'), 4, 4, 32);
+  const teacher = await makeTinyTeacher(path.join(dir, 'teacher'), 24, 32);
+  const pairs = writePairsFile(path.join(dir, 'pairs.txt'), 4, 4);
+  return { dir, faces, teacher, pairs };
+}
+
+function recipeText(f: Awaited<ReturnType<typeof fixture>>, o: { name: string; strategy: string; steps: number; checkpointEvery: number; lr?: number; eval?: boolean; backend?: string }): string {
+  return `name: ${o.name}
+seed: 7
+backend: ${o.backend ?? 'cpu'}
+runsDir: ${path.join(f.dir, 'runs')}
+plugins: [${PLUGIN}]
+teacher: { kind: layers-model, path: ${f.teacher} }
+student: { kind: conv-student, inputSize: 16, widths: [8, 16], embeddingDim: 16 }
+data: { kind: image-folder, root: ${f.faces}, size: 32 }
+${o.eval ? `eval:\n  pairs: { kind: lfw-pairs, root: ${f.faces}, pairsFile: ${f.pairs}, size: 32 }\n  flip: true\n` : ''}stages:
+  - name: train
+    strategy: ${o.strategy}
+    steps: ${o.steps}
+    batchSize: 4
+    optimizer: { kind: adam, lr: ${o.lr ?? 0.01} }
+    schedule: { kind: cosine, warmupSteps: 3 }
+    checkpointEvery: ${o.checkpointEvery}
+`;
+}
+
+function readMetrics(dir: string): Record<string, unknown>[] {
+  return readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe('engine', function () {
+  this.timeout(600_000);
+  const log = stderrLogger(true);
+
+  it('keeps the tensor count flat over 200 training steps', async () => {
+    const f = await fixture();
+    const counts: number[] = [];
+    const hook: Hook = { priority: 0, on: (e: RunEvent) => { if (e.type === 'step') counts.push(tf.memory().numTensors); } };
+    const root = createRootContainer([...builtinModules, new ContainerModule(({ bind }) => { bind(TOKENS.Hook).toConstantValue(hook); })]);
+    const file = path.join(f.dir, 'leak.yaml');
+    writeFileSync(file, recipeText(f, { name: 'leak', strategy: '{ kind: feature-kd, loss: mse-normalised }', steps: 200, checkpointEvery: 50 }));
+    const before = tf.memory().numTensors;
+    await runRecipe(await loadRecipe(file, [], root), { root, log, progress: false });
+    expect(counts).to.have.length(200);
+    // After the first steps (Adam creates its slots lazily) the count must not move.
+    expect(new Set(counts.slice(5)).size, `counts ${counts[5]}..${counts[199]}`).to.equal(1);
+    expect(tf.memory().numTensors, 'everything released at the end of the run').to.equal(before);
+  });
+
+  it('stops a non-finite step, names the term, rolls back and halves the learning rate', async () => {
+    const f = await fixture();
+    const root = createRootContainer(builtinModules);
+    const file = path.join(f.dir, 'nan.yaml');
+    writeFileSync(file, recipeText(f, { name: 'nan', strategy: '{ kind: test-nan, nanAt: [7] }', steps: 12, checkpointEvery: 5 }));
+    const res = await runRecipe(await loadRecipe(file, [], root), { root, log, progress: false });
+    const m = readMetrics(res.dir);
+    const rb = m.find((r) => r.event === 'rollback')!;
+    expect(rb).to.deep.include({ stage: 'train', step: 8, term: 'exploding', toStep: 5, lrScale: 0.5 });
+    const steps = m.filter((r) => r.event === undefined);
+    expect(steps.map((r) => r.step)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 6, 7, 8, 9, 10, 11, 12], 'steps 6-7 are replayed after the rollback');
+    // Same schedule position, half the rate, after the rollback.
+    const lr6 = steps.filter((r) => r.step === 6).map((r) => r.lr as number);
+    expect(lr6[1]).to.be.closeTo(lr6[0]! / 2, 1e-12);
+    expect(steps.every((r) => Number.isFinite(r.mse))).to.equal(true);
+  });
+
+  it('gives up with a clear error when the loss stays non-finite', async () => {
+    const f = await fixture();
+    const root = createRootContainer(builtinModules);
+    const file = path.join(f.dir, 'nan2.yaml');
+    writeFileSync(file, recipeText(f, { name: 'nan2', strategy: '{ kind: test-nan, nanAt: [3], times: 100 }', steps: 6, checkpointEvery: 2 }));
+    let err: unknown;
+    try { await runRecipe(await loadRecipe(file, [], root), { root, log, progress: false }); } catch (e) { err = e; }
+    expect(err).to.be.instanceOf(RunError);
+    expect((err as Error).message).to.match(/loss term "exploding" is NaN at step 4; stopped after 3 rollback\(s\)/);
+    expect(existsSync(path.join(f.dir, 'runs', 'nan2', 'checkpoints', 'latest.json'))).to.equal(true);
+  });
+
+  it('a run killed with SIGKILL mid-stage and resumed ends exactly like an uninterrupted run', async () => {
+    const f = await fixture();
+    const a = path.join(f.dir, 'a.yaml');
+    const b = path.join(f.dir, 'b.yaml');
+    writeFileSync(a, recipeText(f, { name: 'straight', strategy: '{ kind: test-kill-feature-kd }', steps: 30, checkpointEvery: 10, eval: true }));
+    writeFileSync(b, recipeText(f, { name: 'killed', strategy: '{ kind: test-kill-feature-kd }', steps: 30, checkpointEvery: 10, eval: true }));
+    const straight = runCli(['run', a, '--quiet']);
+    expect(straight.status, straight.stderr).to.equal(0);
+    const killed = await runCliAsync(['run', b, '--quiet'], { env: { FACEDISTILL_TEST_KILL_AT: '17' } });
+    expect(killed.signal).to.equal('SIGKILL');
+    const runB = path.join(f.dir, 'runs', 'killed');
+    expect(existsSync(path.join(runB, 'report.md'))).to.equal(false);
+    const resumed = runCli(['run', b, '--resume', '--quiet']);
+    expect(resumed.status, resumed.stderr).to.equal(0);
+    const runA = path.join(f.dir, 'runs', 'straight');
+    const strip = (rows: Record<string, unknown>[]) => rows.map(({ imagesPerSec: _i, elapsedSec: _e, ...r }) => r);
+    expect(strip(readMetrics(runB))).to.deep.equal(strip(readMetrics(runA)));
+    expect(readFileSync(path.join(runB, 'student', 'weights.bin')).equals(readFileSync(path.join(runA, 'student', 'weights.bin')))).to.equal(true);
+    const ea = JSON.parse(readFileSync(path.join(runA, 'eval.json'), 'utf8'));
+    const eb = JSON.parse(readFileSync(path.join(runB, 'eval.json'), 'utf8'));
+    delete ea.teacher.imagesPerSec; delete eb.teacher.imagesPerSec; delete ea.student.imagesPerSec; delete eb.student.imagesPerSec;
+    expect(eb).to.deep.equal(ea);
+    const manifest = JSON.parse(readFileSync(path.join(runB, 'manifest.json'), 'utf8'));
+    expect(manifest.status).to.equal('complete');
+  });
+});

@@ -1,0 +1,119 @@
+import { existsSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'chai';
+import { selectBackend } from '../../core/backends/select.js';
+import type { BuildContext } from '../../core/di/contribution.js';
+import { stackImages } from '../../core/images/stack.js';
+import { decodeImage } from '../../core/images/decode.js';
+import { faceApiResnet34 } from '../../core/models/face-api-teacher.js';
+import { layersModelTeacher } from '../../core/models/layers-model-teacher.js';
+import { convStudent } from '../../core/models/conv-student.js';
+import { saveLayersModel } from '../../core/models/model-files.js';
+import { stderrLogger } from '../../core/util/logger.js';
+import { imageFolder } from '../../data-sources/image-folder/image-folder.js';
+import { sampleFacePairs, sampleFaces } from '../../data-sources/sample-faces/sample-faces.js';
+import { demoPhoto, makeIdentityFolder, tmpDir } from '../helpers/fixtures.js';
+
+function ctx(dir: string, seed = 0): BuildContext {
+  return { seed, runDir: dir, cacheDir: path.join(dir, '.cache'), log: stderrLogger(true), resolvePath: (p) => path.resolve(p) };
+}
+
+function cosine(a: Float32Array | number[], b: Float32Array | number[]): number {
+  let d = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) { d += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2; }
+  return d / Math.sqrt(na * nb);
+}
+
+describe('models and data sources on real images', function () {
+  this.timeout(300_000);
+  let prev: string;
+  before(async () => { prev = tf.getBackend(); await selectBackend('wasm'); });
+  after(async () => { await tf.setBackend(prev); });
+
+  it('face-api-resnet34 loads offline: 128-D, 5,614,592 params, stable weight hash', async () => {
+    const dir = tmpDir('teacher');
+    const t = await faceApiResnet34.create({}, ctx(dir));
+    const t2 = await faceApiResnet34.create({}, ctx(dir));
+    expect(t.embeddingDim).to.equal(128);
+    expect(t.paramCount).to.equal(5_614_592);
+    expect(t.weightsHash).to.match(/^[0-9a-f]{64}$/).and.equal(t2.weightsHash);
+    t.dispose(); t2.dispose();
+  });
+
+  it('sample-faces finds the faces in the npm demo photos; the teacher tells them apart', async () => {
+    const dir = tmpDir('faces');
+    const src = await sampleFaces.create({ size: 150, margin: 1.25, scaleJitter: 0.08, shiftJitter: 0.05, brightnessJitter: 0.15, flip: true, minConfidence: 0.5, viewsPerFace: 2 }, ctx(dir));
+    const info = await src.init();
+    expect(info.identities, 'face-api SSD finds 22 faces in sample1-6.jpg').to.equal(22);
+    expect(info.images).to.equal(44);
+    const pairs = await sampleFacePairs.create({ size: 150, margin: 1.25, scaleJitter: 0.08, shiftJitter: 0.05, brightnessJitter: 0.15, flip: true, minConfidence: 0.5, seed: 1, pairsPerFace: 1 }, ctx(dir));
+    const p = await pairs.init();
+    expect(p.pairs).to.have.length(44);
+    expect(p.pairs.filter((x) => x.same)).to.have.length(22);
+    expect(existsSync(path.join(dir, '.cache', 'sample-faces')), 'crops cached on disk').to.equal(true);
+    // Teacher: genuine pairs (same face, two augmentations) are closer than impostor pairs.
+    const teacher = await faceApiResnet34.create({}, ctx(dir));
+    const keys = [...new Set(p.pairs.flatMap((x) => [x.a, x.b]))];
+    const imgs = await pairs.load(keys);
+    const emb = await teacher.embed(imgs);
+    const rows = emb.arraySync() as number[][];
+    tf.dispose([imgs, emb]);
+    const at = (k: string) => rows[keys.indexOf(k as never)]!;
+    const genuine = p.pairs.filter((x) => x.same).map((x) => cosine(at(x.a), at(x.b)));
+    const impostor = p.pairs.filter((x) => !x.same).map((x) => cosine(at(x.a), at(x.b)));
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(genuine)).to.be.above(mean(impostor) + 0.05);
+    teacher.dispose(); src.dispose(); pairs.dispose();
+  });
+
+  it('image-folder skips a truncated JPEG, a zero-byte file and a text file named .jpg, and reports them', async () => {
+    const dir = tmpDir('folder');
+    const root = await makeIdentityFolder(path.join(dir, 'faces'), 3, 3, 32);
+    mkdirSync(path.join(root, 'Broken'), { recursive: true });
+    const good = path.join(root, 'Person_1', 'Person_1_0001.jpg');
+    const bytes = (await import('node:fs')).readFileSync(good);
+    writeFileSync(path.join(root, 'Broken', 'truncated.jpg'), bytes.subarray(0, Math.floor(bytes.length / 3)));
+    writeFileSync(path.join(root, 'Broken', 'empty.jpg'), '');
+    writeFileSync(path.join(root, 'Broken', 'notes.jpg'), 'this is not an image\n');
+    copyFileSync(good, path.join(root, 'Broken', 'fine.jpg'));
+    const src = await imageFolder.create({ root, size: 32, minPerIdentity: 1 }, ctx(dir, 3));
+    const info = await src.init();
+    expect(info.images).to.equal(10);
+    expect(info.skipped.map((s) => s.file).sort()).to.deep.equal(['Broken/empty.jpg', 'Broken/notes.jpg', 'Broken/truncated.jpg']);
+    const b = await src.next(6);
+    expect(b.images.shape).to.deep.equal([6, 32, 32, 3]);
+    expect(b.labels).to.have.length(6);
+    b.images.dispose();
+  });
+
+  it('image-folder batches are deterministic per seed and resume from state()', async () => {
+    const dir = tmpDir('folder2');
+    const root = await makeIdentityFolder(path.join(dir, 'faces'), 3, 3, 16);
+    const make = async (seed: number) => { const s = await imageFolder.create({ root, size: 16, minPerIdentity: 1 }, ctx(dir, seed)); await s.init(); return s; };
+    const a = await make(1), b = await make(1), c = await make(2);
+    const keys = async (s: Awaited<ReturnType<typeof make>>) => { const x = await s.next(5); x.images.dispose(); return x.keys; };
+    expect(await keys(a)).to.deep.equal(await keys(b));
+    const st = JSON.parse(JSON.stringify(a.state()));
+    const nextA = await keys(a);
+    c.restore(st);
+    expect(await keys(c)).to.deep.equal(nextA);
+  });
+
+  it('a trained student exports with its contract and loads back as a layers-model teacher with identical outputs', async () => {
+    const dir = tmpDir('export');
+    const student = await convStudent.create({ inputSize: 32, widths: [8, 16], embeddingDim: 24 }, ctx(dir, 5));
+    await saveLayersModel(student.model, path.join(dir, 'student'));
+    writeFileSync(path.join(dir, 'student', 'contract.json'), JSON.stringify(student.contract));
+    const teacher = await layersModelTeacher.create({ path: path.join(dir, 'student', 'model.json') }, ctx(dir));
+    expect(teacher.contract).to.deep.equal(student.contract);
+    expect(teacher.embeddingDim).to.equal(24);
+    const img = stackImages([await decodeImage(demoPhoto(1), { size: 48 }), await decodeImage(demoPhoto(2), { size: 48 })]);
+    const a = student.forward(img, false);
+    const b = await teacher.embed(img);
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+    expect(diff).to.be.below(1e-5);
+    tf.dispose([img, a, b]);
+    student.dispose(); teacher.dispose();
+  });
+});
