@@ -59,6 +59,9 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
 
   const snapshot = async (): Promise<Checkpoint> => {
     const optWeights = opt.iterations > 0 ? await opt.getWeights() : [];
+    const optArrays = await toNamedArrays(optWeights);
+    // getWeights() returns the live slot variables plus a fresh iteration-count scalar: free that one.
+    tf.dispose(optWeights.map((w) => w.tensor).filter((t) => !(t instanceof tf.Variable)));
     return {
       state: {
         recipeHash: r.recipeHash, stageIndex: r.stageIndex, stage: st.name, step, lrScale,
@@ -67,7 +70,7 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
       tensors: {
         student: await toNamedArrays(r.student.model.weights.map((w) => ({ name: w.name, tensor: w.read() }))),
         strategy: await toNamedArrays(r.strategy.variables().map((v) => ({ name: v.name, tensor: v }))),
-        optimizer: await toNamedArrays(optWeights),
+        optimizer: optArrays,
       },
     };
   };

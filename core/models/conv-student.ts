@@ -37,14 +37,14 @@ export function buildConvStudent(o: z.infer<typeof convStudentOptions>, seed: nu
   const init = () => tf.initializers.heNormal({ seed: rng.seed() });
   const input = tf.input({ shape: [o.inputSize, o.inputSize, 3] });
   let x = tf.layers.conv2d({ filters: o.widths[0]!, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init() }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor;
+  x = tf.layers.batchNormalization({ momentum: 0.9 }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
   for (const w of o.widths.slice(1)) {
     x = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', useBias: false, depthwiseInitializer: init() }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ momentum: 0.9 }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
     x = tf.layers.conv2d({ filters: w, kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: init() }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization().apply(x) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ momentum: 0.9 }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
   }
   x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;

@@ -49,26 +49,38 @@ function unwrap(s: z.ZodType): z.ZodType {
   return cur as z.ZodType;
 }
 
-/** The keys an object schema accepts at `path` (for "did you mean"). */
-function keysAt(schema: z.ZodType, p: Path, value: unknown): string[] {
+/** The schema node at `path` (following discriminated unions by the value's kind). */
+function schemaAt(schema: z.ZodType, p: Path, value: unknown): any {
   let s: any = unwrap(schema);
   let v: any = value;
+  const pick = (u: any, kind: unknown) => u._zod.def.options.find((o: any) => o.shape?.kind?._zod?.def?.values?.includes(kind));
   for (const k of p) {
     const t = s?._zod?.def?.type;
-    if (t === 'object') s = unwrap(s.shape[k as string]);
-    else if (t === 'array') s = unwrap(s._zod.def.element);
-    else if (t === 'union' && s._zod.def.discriminator) {
-      const kind = v?.kind;
-      s = s._zod.def.options.find((o: any) => o.shape?.kind?._zod?.def?.values?.includes(kind));
-      if (!s) return [];
-      s = unwrap(s.shape[k as string]);
-    } else return [];
+    if (t === 'union' && s._zod.def.discriminator) s = pick(s, v?.kind);
+    if (!s) return undefined;
+    const t2 = s._zod.def.type;
+    if (t2 === 'object') s = unwrap(s.shape[k as string]);
+    else if (t2 === 'array') s = unwrap(s._zod.def.element);
+    else return undefined;
     v = v?.[k];
   }
+  return s;
+}
+
+/** The keys an object schema accepts at `path` (for "did you mean"). */
+function keysAt(schema: z.ZodType, p: Path, value: unknown): string[] {
+  let s = schemaAt(schema, p, value);
   if (s?._zod?.def?.type === 'union' && s._zod.def.discriminator) {
-    s = s._zod.def.options.find((o: any) => o.shape?.kind?._zod?.def?.values?.includes(v?.kind)) ?? s;
+    const kind = (getIn(value, p) as any)?.kind;
+    s = s._zod.def.options.find((o: any) => o.shape?.kind?._zod?.def?.values?.includes(kind)) ?? s;
   }
   return s?._zod?.def?.type === 'object' ? Object.keys(s.shape) : [];
+}
+
+/** The kinds a discriminated union at `path` accepts. */
+function kindsAt(schema: z.ZodType, p: Path, value: unknown): string[] {
+  const s = schemaAt(schema, p, value);
+  return s?._zod?.def?.type === 'union' ? s._zod.def.options.flatMap((o: any) => o.shape?.kind?._zod?.def?.values ?? []) : [];
 }
 
 function describeValue(v: unknown): string {
@@ -110,8 +122,14 @@ function toRecipeError(issue: z.core.$ZodIssue, prefix: Path, schema: z.ZodType,
     case 'invalid_union': {
       const disc = (issue as any).discriminator as string | undefined;
       if (disc) {
-        const p2 = [...full, disc];
-        return new RecipeError(src.locate(p2), formatPath(p2), `unknown ${disc} ${describeValue(getIn(value, [...rel, disc]))}`);
+        // zod puts the discriminator on the path itself for a kind it does not know.
+        const atDisc = full[full.length - 1] === disc;
+        const p2 = atDisc ? full : [...full, disc];
+        const unionPath = atDisc ? rel.slice(0, -1) : rel;
+        const kinds = kindsAt(schema, unionPath, value);
+        const got2 = getIn(value, [...unionPath, disc]);
+        return new RecipeError(src.locate(p2), formatPath(p2), `unknown ${disc} ${describeValue(got2)}; expected one of: ${kinds.join(', ')}`,
+          typeof got2 === 'string' ? nearest(got2, kinds) : undefined);
       }
       return new RecipeError(src.locate(full), formatPath(full), issue.message);
     }

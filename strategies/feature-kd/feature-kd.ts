@@ -38,7 +38,9 @@ class FeatureKd implements Strategy {
     }
     if (this.o.projection === 'always' || (this.o.projection === 'auto' && ds !== dt)) {
       const init = tf.initializers.glorotUniform({ seed: ctx.rng.seed() });
-      this.proj = tf.variable(init.apply([ds, dt]) as tf.Tensor2D, true, 'feature_kd_projection');
+      const w0 = init.apply([ds, dt]);
+      this.proj = tf.variable(w0, true, 'feature_kd_projection');
+      w0.dispose(); // tf.variable copies its initial value
     }
   }
 
