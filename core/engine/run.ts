@@ -111,12 +111,16 @@ export async function evaluateModels(recipe: Recipe, dir: string, log: Logger, m
     const set: PairSet = { source, ...init };
     const settings = { flip: ev.flip, batchSize: ev.batchSize, far: ev.far };
     log.info(`eval: ${set.pairs.length} pairs, ${set.images.length} images — ${source.protocol}`);
-    const te = await embedImages(set, (x) => models.teacher.embed(x), settings, embeddingCacheFile(dir, `teacher-${models.teacher.name}`), models.teacher.weightsHash);
+    const progress = (what: string) => {
+      let next = 0.2;
+      return (done: number, total: number) => { if (done / total >= next) { log.info(`eval: ${what} ${done}/${total} images`); next += 0.2; } };
+    };
+    const te = await embedImages(set, (x) => models.teacher.embed(x), settings, embeddingCacheFile(dir, `teacher-${models.teacher.name}`), models.teacher.weightsHash, progress(models.teacher.name));
     const tv = verify(set, te.table, settings, te.seconds);
     log.info(`eval: teacher ${models.teacher.name}: accuracy ${(100 * tv.accuracy).toFixed(2)} ± ${(100 * tv.std).toFixed(2)} %`);
     if (!models.student) return { teacher: strip(tv) };
     const student = models.student;
-    const se = await embedImages(set, (x) => student.embed(x), settings);
+    const se = await embedImages(set, (x) => student.embed(x), settings, undefined, '', progress(student.name));
     const sv = verify(set, se.table, settings, se.seconds);
     log.info(`eval: student ${student.name}: accuracy ${(100 * sv.accuracy).toFixed(2)} ± ${(100 * sv.std).toFixed(2)} %`);
     const ag = agreement({ table: te.table, dist: tv.dist, predictions: tv.predictions }, { table: se.table, dist: sv.dist, predictions: sv.predictions }, set.images);
@@ -205,9 +209,13 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
       await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);
       const strategy = await build(stage.strategy, sctx);
       await strategy.init({ student, teacher: stageTeacher, rng: new Rng(sctx.seed + 7) });
+      const cache = new TeacherCache(stageTeacher, sctx.cacheDir, info.listHash);
+      const reused = await cache.load();
+      if (reused > 0) log.info(`teacher embeddings: reusing ${reused} cached rows (${path.relative(process.cwd(), cache.file!)})`);
+      sinks.push({ write: async (e) => { if (e.type === 'checkpoint' || e.type === 'stage-end') await cache.save(); }, close: async () => {} });
       try {
         const res = await trainStage({
-          stageIndex: i, stage, recipeHash: recipe.hash, student, teacher: stageTeacher, cache: new TeacherCache(stageTeacher),
+          stageIndex: i, stage, recipeHash: recipe.hash, student, teacher: stageTeacher, cache,
           data, strategy, seed: sctx.seed + 3, checkpoints, emit, log,
           ...(latest && latest.state.stageIndex === i ? { resumeFrom: latest } : {}),
         });

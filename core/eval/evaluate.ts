@@ -61,7 +61,7 @@ function normaliseRows(data: Float32Array, dim: number): void {
 }
 
 /** Embeds every image of the pair set once (flip test: g(x) + g(flip(x)), then n(·)). */
-export async function embedImages(set: PairSet, embed: EmbedFn, s: EvalSettings, cacheFile?: string, modelHash = ''): Promise<{ table: EmbeddingTable; seconds: number }> {
+export async function embedImages(set: PairSet, embed: EmbedFn, s: EvalSettings, cacheFile?: string, modelHash = '', onProgress?: (done: number, total: number) => void): Promise<{ table: EmbeddingTable; seconds: number }> {
   const tag = `${set.listHash}|${modelHash}|flip=${s.flip}`;
   if (cacheFile && existsSync(cacheFile) && existsSync(cacheFile + '.json')) {
     const meta = JSON.parse(await readFile(cacheFile + '.json', 'utf8')) as { tag: string; dim: number; n: number };
@@ -88,6 +88,7 @@ export async function embedImages(set: PairSet, embed: EmbedFn, s: EvalSettings,
       dim = e.shape[1];
       chunks.push((await e.data()) as Float32Array);
       e.dispose();
+      onProgress?.(Math.min(i + s.batchSize, set.images.length), set.images.length);
     } finally {
       images.dispose();
     }

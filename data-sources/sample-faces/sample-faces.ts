@@ -46,7 +46,8 @@ class SampleFacesSource implements DataSource {
     return {
       name: 'sample-faces (faces detected in the @vladmandic/face-api demo photos)',
       images: this.faces.count * this.o.viewsPerFace, identities: this.faces.count, skipped: [],
-      listHash: hashJson({ faces: this.faces.hash, o: this.o }),
+      // The views depend on the seed: it is part of what the images are.
+      listHash: hashJson({ faces: this.faces.hash, o: this.o, seed: this.seed }),
     };
   }
 
