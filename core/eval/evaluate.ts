@@ -6,7 +6,7 @@ import type { PairSource, VerificationPair } from '../interfaces/pair-source.js'
 import type { SampleKey } from '../interfaces/data-source.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { decisionAgreement, meanCosine, spearman } from './agreement.js';
-import { kfoldAccuracy, rocAuc, tarAtFar } from './verification.js';
+import { kfoldAccuracy, pairDistances, rocAuc, tarAtFar } from './verification.js';
 
 /** Embeds [N,H,W,3] 0..255 images; returns [N, D] (caller disposes). */
 export type EmbedFn = (images: tf.Tensor4D) => Promise<tf.Tensor2D>;
@@ -105,20 +105,13 @@ export async function embedImages(set: PairSet, embed: EmbedFn, s: EvalSettings,
   return { table: new EmbeddingTable(set.images, dim, data), seconds };
 }
 
-/** Squared L2 distance of unit embeddings per pair (d = 2 − 2cos). */
-export function pairDistances(pairs: readonly VerificationPair[], t: EmbeddingTable): Float64Array {
-  const d = new Float64Array(pairs.length);
-  pairs.forEach((p, i) => {
-    const a = t.row(p.a), b = t.row(p.b);
-    let s = 0;
-    for (let j = 0; j < a.length; j++) s += (a[j]! - b[j]!) ** 2;
-    d[i] = s;
-  });
-  return d;
+/** Squared L2 distance of the unit embeddings of each pair (d = 2 − 2cos). */
+export function distancesOf(pairs: readonly VerificationPair[], t: EmbeddingTable): Float64Array {
+  return pairDistances(pairs.map((p) => t.row(p.a)), pairs.map((p) => t.row(p.b)));
 }
 
 export function verify(set: PairSet, table: EmbeddingTable, s: EvalSettings, seconds: number): VerificationResult & { dist: Float64Array; predictions: readonly boolean[] } {
-  const dist = pairDistances(set.pairs, table);
+  const dist = distancesOf(set.pairs, table);
   const same = set.pairs.map((p) => p.same);
   const k = kfoldAccuracy(dist, same);
   const scores = Array.from(dist, (d) => 1 - d / 2);

@@ -49,8 +49,7 @@ export function inverseSimilarity(m: readonly number[]): [number, number, number
  * Warps each image so its 5 landmarks land on the template: bilinear, 0 outside
  * (cv2.warpAffine(img, M, (size, size), borderValue=0)). images: [N, H, W, 3].
  */
-export function alignFaces(images: tf.Tensor4D, landmarks: readonly (readonly Point[])[], size = 112): tf.Tensor4D {
-  const dst = templateFor(size);
+export function alignFaces(images: tf.Tensor4D, landmarks: readonly (readonly Point[])[], size = 112, dst: readonly Point[] = templateFor(size)): tf.Tensor4D {
   const transforms = landmarks.map((lm) => inverseSimilarity(similarityTransform(lm, dst)));
   return tf.tidy(() => tf.image.transform(images, tf.tensor2d(transforms.flat(), [transforms.length, 8]), 'bilinear', 'constant', 0, [size, size]));
 }

@@ -5,6 +5,7 @@ import {
   type PairSource, type SampleKey, type VerificationPair,
 } from '../../core/index.js';
 import { parsePairsFile } from '../../core/eval/pairs-file.js';
+import { alignCentred, FaceLandmarker } from '../../core/images/landmarks.js';
 
 export const lfwPairsOptions = z.object({
   root: existingPath('folder').describe('image root: <root>/<name>/<name>_%04d.jpg'),
@@ -13,14 +14,22 @@ export const lfwPairsOptions = z.object({
   centreCrop: z.number().int().positive().optional()
     .describe('centre crop in source px before resizing (deep-funneled 250 px LFW needs one; 110 suits the face-api teacher)'),
   limit: z.number().int().positive().optional().describe('use only the first N pairs (quick checks; folds then follow the contiguous rule)'),
+  align: z.enum(['none', 'five-point']).default('none')
+    .describe('five-point: face-api 68-point landmarks in a centred box → similarity alignment to the ArcFace template (strategy-specs 7.9)'),
+  alignBox: z.number().gt(0).max(1).default(0.5).describe('five-point: side of the centred search box, as a fraction of the image'),
+  alignZoom: z.number().gt(0).max(2).default(1).describe('five-point: template scale about the centre (< 1 keeps more context)'),
+  decodeSize: z.number().int().positive().default(250).describe('five-point: side the source is decoded at before alignment'),
 });
 type Options = z.infer<typeof lfwPairsOptions>;
 
 class LfwPairs implements PairSource {
   readonly name = 'lfw-pairs';
   readonly protocol: string;
+  private landmarker?: Promise<FaceLandmarker>;
   constructor(private readonly o: Options, private readonly root: string, private readonly file: string) {
-    const crop = o.centreCrop ? `centre crop ${o.centreCrop} px, not landmark-aligned` : 'whole image, not landmark-aligned';
+    const crop = o.align === 'five-point'
+      ? `5-point aligned from face-api landmarks, ${o.size} px, zoom ${o.alignZoom}`
+      : o.centreCrop ? `centre crop ${o.centreCrop} px, not landmark-aligned` : 'whole image, not landmark-aligned';
     this.protocol = `LFW ${path.basename(file)} (${crop}; not comparable with 5-point-aligned 112 px numbers)`;
   }
 
@@ -34,16 +43,24 @@ class LfwPairs implements PairSource {
   }
 
   async load(keys: readonly SampleKey[]) {
-    const decoded = await decodeMany(keys, (k) => decodeImage(path.join(this.root, k), {
+    const five = this.o.align === 'five-point';
+    const decoded = await decodeMany(keys, (k) => decodeImage(path.join(this.root, k), five ? { size: this.o.decodeSize } : {
       size: this.o.size, ...(this.o.centreCrop ? { centreCrop: this.o.centreCrop } : {}),
     }));
     const bad = decoded.findIndex((d) => d instanceof Error);
     // A benchmark with a missing image is not the benchmark: fail loudly, naming the file.
     if (bad >= 0) throw new Error(`lfw-pairs: cannot read ${path.join(this.root, keys[bad]!)}: ${(decoded[bad] as Error).message}`);
-    return stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
+    const stacked = stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
+    if (!five) return stacked;
+    this.landmarker ??= FaceLandmarker.load();
+    try {
+      return await alignCentred(await this.landmarker, stacked, { box: this.o.alignBox, size: this.o.size, zoom: this.o.alignZoom });
+    } finally {
+      stacked.dispose();
+    }
   }
 
-  dispose(): void {}
+  dispose(): void { void this.landmarker?.then((l) => l.dispose()); }
 }
 
 export const lfwPairs = contribution({
