@@ -1,6 +1,7 @@
 import { ContainerModule } from 'inversify';
 import type { z } from 'zod';
 import type { DataSource } from '../interfaces/data-source.js';
+import type { Head } from '../interfaces/head.js';
 import type { PairSource } from '../interfaces/pair-source.js';
 import type { Strategy } from '../interfaces/strategy.js';
 import type { Student } from '../interfaces/student.js';
@@ -15,9 +16,10 @@ export interface SlotTypes {
   data: DataSource;
   pairs: PairSource;
   strategy: Strategy;
+  head: Head;
 }
 export type Slot = keyof SlotTypes;
-export const SLOTS: readonly Slot[] = ['teacher', 'student', 'data', 'pairs', 'strategy'];
+export const SLOTS: readonly Slot[] = ['teacher', 'student', 'data', 'pairs', 'strategy', 'head'];
 
 /** Run-scoped facts a factory may need. */
 export interface BuildContext {
@@ -28,7 +30,15 @@ export interface BuildContext {
   readonly log: Logger;
   /** Resolves a recipe path (relative paths are relative to the working directory). */
   resolvePath(p: string): string;
+  /**
+   * Builds a nested component: an option declared with `componentField(slot)` arrives
+   * validated (kind + that kind's options, defaults filled) and is built here.
+   */
+  build<S extends Slot>(slot: S, options: NestedComponent): Promise<SlotTypes[S]>;
 }
+
+/** A nested component's validated options, as a factory receives them. */
+export type NestedComponent = { readonly kind: string } & Readonly<Record<string, unknown>>;
 
 /**
  * A registered component kind: the recipe key, its options schema and its factory (the

@@ -8,6 +8,7 @@ import { Container } from 'inversify';
 import { selectBackend, type BackendChoice } from '../backends/select.js';
 import type { BuildContext, Slot, SlotTypes } from '../di/contribution.js';
 import { TOKENS } from '../di/tokens.js';
+import type { ContributionRegistry } from '../di/registry.js';
 import { agreement, embedImages, embeddingCacheFile, verify, type AgreementResult, type PairSet, type VerificationResult } from '../eval/evaluate.js';
 import type { RunEvent } from '../interfaces/events.js';
 import type { DataSource, DataSourceInfo } from '../interfaces/data-source.js';
@@ -95,11 +96,22 @@ export async function build<S extends Slot>(c: ResolvedComponent<S>, ctx: BuildC
 }
 
 export function buildContext(recipe: Recipe, dir: string, log: Logger, seedOffset = 0): BuildContext {
-  return {
-    seed: recipe.shape.seed + seedOffset, runDir: dir, log,
-    cacheDir: path.resolve(recipe.shape.runsDir, '.cache'),
+  return contextFor(recipe.registry, { seed: recipe.shape.seed + seedOffset, runDir: dir, log, cacheDir: path.resolve(recipe.shape.runsDir, '.cache') });
+}
+
+/** A BuildContext whose `build` resolves nested components through the registry. */
+export function contextFor(registry: ContributionRegistry, o: { seed: number; runDir: string; log: Logger; cacheDir: string }): BuildContext {
+  const ctx: BuildContext = {
+    ...o,
     resolvePath: (p) => path.resolve(p),
+    async build(slot, options) {
+      const c = registry.find(slot, options.kind);
+      if (!c) throw new RunError(`no ${slot} kind "${options.kind}" is registered; known: ${registry.kinds(slot).join(', ')}`);
+      const { kind: _k, ...rest } = options;
+      return c.create(rest as never, ctx) as never;
+    },
   };
+  return ctx;
 }
 
 /** Evaluates teacher (and student) on the recipe's pairs; embeddings cached in the run folder. */
@@ -208,7 +220,7 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
       if (stageTeacher !== teacher) { disposables.push(stageTeacher); manifest.teacherWeights[stageTeacher.name] = stageTeacher.weightsHash; }
       await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);
       const strategy = await build(stage.strategy, sctx);
-      await strategy.init({ student, teacher: stageTeacher, rng: new Rng(sctx.seed + 7) });
+      await strategy.init({ student, teacher: stageTeacher, rng: new Rng(sctx.seed + 7), seed: sctx.seed + 11, ...(info.identities !== undefined ? { classes: info.identities } : {}) });
       const cache = new TeacherCache(stageTeacher, sctx.cacheDir, info.listHash);
       const reused = await cache.load();
       if (reused > 0) log.info(`teacher embeddings: reusing ${reused} cached rows (${path.relative(process.cwd(), cache.file!)})`);

@@ -3,6 +3,7 @@ export * from './teacher.js';
 export * from './student.js';
 export * from './data-source.js';
 export * from './pair-source.js';
+export * from './head.js';
 export * from './latent-generator.js';
 export * from './loss.js';
 export * from './strategy.js';

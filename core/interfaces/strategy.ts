@@ -28,6 +28,10 @@ export interface StrategyInitContext {
   readonly student: Student;
   readonly teacher: Teacher;
   readonly rng: Rng;
+  /** Identity classes in the stage's training data, where it has labels (for margin heads). */
+  readonly classes?: number;
+  /** Seed for the strategy's own weights (heads, projections). */
+  readonly seed: number;
 }
 
 /** Owns what happens in one training step; not the loop, checkpoints, logging or evaluation. */

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import type { Slot } from '../di/contribution.js';
 
 // Recipe validation checks that named files exist, so a typo fails before a run folder is
 // made. The check needs to know it is validating (not exporting a JSON Schema), hence the
@@ -20,4 +21,22 @@ export function existingPath(what: 'file' | 'folder' | 'file or folder' = 'file'
       ctx.addIssue({ code: 'custom', message: `${what} not found: ${p} (resolved to ${path.resolve(p)})` });
     }
   }).describe(`path to an existing ${what}`);
+}
+
+/** Where a nested component's slot is recorded on its schema (read by the validator). */
+export const COMPONENT_SLOT = 'facedistillSlot';
+
+/**
+ * An option that is itself a component (`head: { kind: arcface, m: 0.4 }`, a mix's
+ * sources): the validator checks it against the named kind's schema, with locations, and
+ * the factory builds it through `ctx.build(slot, value)`.
+ */
+export function componentField<S extends Slot>(slot: S) {
+  return z.looseObject({ kind: z.string().describe(`registered ${slot} kind`) }).meta({ [COMPONENT_SLOT]: slot, description: `a ${slot} component: { kind, ...options }` });
+}
+
+/** The slot of a schema made by componentField, if it is one. */
+export function componentSlotOf(schema: z.ZodType): Slot | undefined {
+  const m = z.globalRegistry.get(schema) as Record<string, unknown> | undefined;
+  return m?.[COMPONENT_SLOT] as Slot | undefined;
 }

@@ -3,7 +3,7 @@ import type { Contribution, Slot } from '../di/contribution.js';
 import type { ContributionRegistry } from '../di/registry.js';
 import { hashJson } from '../util/hash.js';
 import { RecipeError, formatPath } from './errors.js';
-import { withFileChecks } from './fields.js';
+import { componentSlotOf, withFileChecks } from './fields.js';
 import { nearest } from './nearest.js';
 import { recipeSchema, type RecipeShape, type StageRecipe } from './schema.js';
 import type { RecipeSource } from './source.js';
@@ -28,6 +28,8 @@ export interface ResolvedStage {
 /** A validated recipe: its merged values, resolved components, and a hash of both. */
 export interface Recipe {
   readonly shape: RecipeShape;
+  /** The registered components the recipe was validated against (builds nested components). */
+  readonly registry: ContributionRegistry;
   readonly source: RecipeSource;
   readonly hash: string;
   readonly teacher: ResolvedComponent<'teacher'>;
@@ -153,7 +155,28 @@ function resolveComponent<S extends Slot>(slot: S, raw: { kind: string }, p: Pat
   }
   const schema = c.options.extend({ kind: z.literal(c.kind) }).strict();
   const options = parseOrThrow(schema, raw, p, src) as Record<string, unknown>;
-  return { slot, kind: c.kind, keyPath: formatPath(p), options, contribution: c };
+  return { slot, kind: c.kind, keyPath: formatPath(p), options: resolveNested(schema, options, p, reg, src) as Record<string, unknown>, contribution: c };
+}
+
+/**
+ * Validates the nested components of parsed options (fields made by componentField), each
+ * against its own kind's schema, so their errors are located like top-level ones. Returns
+ * the options with each nested component's defaults filled in.
+ */
+function resolveNested(schema: z.ZodType, value: unknown, p: Path, reg: ContributionRegistry, src: RecipeSource): unknown {
+  const s: any = unwrap(schema);
+  const slot = componentSlotOf(schema) ?? componentSlotOf(s);
+  if (slot && value && typeof value === 'object') return resolveComponent(slot, value as { kind: string }, p, reg, src).options;
+  const t = s?._zod?.def?.type;
+  if (t === 'object' && value && typeof value === 'object' && !Array.isArray(value)) {
+    const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+    for (const [k, sub] of Object.entries(s.shape as Record<string, z.ZodType>)) {
+      if (out[k] !== undefined) out[k] = resolveNested(sub, out[k], [...p, k], reg, src);
+    }
+    return out;
+  }
+  if (t === 'array' && Array.isArray(value)) return value.map((v, i) => resolveNested(s._zod.def.element, v, [...p, i], reg, src));
+  return value;
 }
 
 /** Validates a merged recipe against the core schema and each named component's schema. */
@@ -187,7 +210,7 @@ export function validateRecipe(src: RecipeSource, reg: ContributionRegistry): Re
     stages: stages.map((s) => ({ ...s.recipe, strategy: s.strategy.options, data: s.data?.options, teacher: s.teacher?.options })),
   };
   return {
-    shape, source: src, hash: hashJson(hashed), teacher,
+    shape, source: src, registry: reg, hash: hashJson(hashed), teacher,
     ...(student ? { student } : {}), ...(data ? { data } : {}), ...(evalPairs ? { evalPairs } : {}), stages,
   };
 }

@@ -1,3 +1,9 @@
+import type { BuildContext } from '../../core/di/contribution.js';
+import { createRootContainer } from '../../core/di/container.js';
+import { ContributionRegistry } from '../../core/di/registry.js';
+import { contextFor } from '../../core/engine/run.js';
+import { stderrLogger } from '../../core/util/logger.js';
+import { builtinModules } from '../../builtins.js';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -54,4 +60,9 @@ export async function makeTinyTeacher(dir: string, inputSize = 24, embeddingDim 
   await saveLayersModel(m, dir);
   m.dispose();
   return path.join(dir, 'model.json');
+}
+
+/** A BuildContext over every built-in component (nested components build through it). */
+export function testContext(dir: string, seed = 0): BuildContext {
+  return contextFor(ContributionRegistry.fromContainer(createRootContainer(builtinModules)), { seed, runDir: dir, cacheDir: path.join(dir, '.cache'), log: stderrLogger(true) });
 }

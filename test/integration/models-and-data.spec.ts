@@ -13,10 +13,10 @@ import { saveLayersModel } from '../../core/models/model-files.js';
 import { stderrLogger } from '../../core/util/logger.js';
 import { imageFolder } from '../../data-sources/image-folder/image-folder.js';
 import { sampleFacePairs, sampleFaces } from '../../data-sources/sample-faces/sample-faces.js';
-import { demoPhoto, makeIdentityFolder, tmpDir } from '../helpers/fixtures.js';
+import { demoPhoto, makeIdentityFolder, testContext, tmpDir } from '../helpers/fixtures.js';
 
 function ctx(dir: string, seed = 0): BuildContext {
-  return { seed, runDir: dir, cacheDir: path.join(dir, '.cache'), log: stderrLogger(true), resolvePath: (p) => path.resolve(p) };
+  return testContext(dir, seed);
 }
 
 function cosine(a: Float32Array | number[], b: Float32Array | number[]): number {

@@ -3,8 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { graphModelTeacher } from '../../core/models/graph-model-teacher.js';
-import { stderrLogger } from '../../core/util/logger.js';
-import { tmpDir } from '../helpers/fixtures.js';
+import { testContext, tmpDir } from '../helpers/fixtures.js';
 
 /**
  * A tfjs graph model written by hand (TF GraphDef JSON + one weight shard): input 4×4×3 →
@@ -37,10 +36,9 @@ describe('graph-model teacher', () => {
   const dir = tmpDir('graph');
   const w = Float32Array.from({ length: 48 * 5 }, (_, i) => Math.sin(i) * 0.1);
   const file = writeGraphModel(dir, w);
-  const ctx = { seed: 0, runDir: dir, cacheDir: dir, log: stderrLogger(true), resolvePath: (p: string) => path.resolve(p) };
 
   it('loads from disk, reads the input size from the signature, and embeds like the hand computation', async () => {
-    const t = await graphModelTeacher.create({ path: file, normalise: 'symmetric', colour: 'rgb' }, ctx);
+    const t = await graphModelTeacher.create({ path: file, normalise: 'symmetric', colour: 'rgb' }, testContext(dir));
     expect(t.contract.inputSize).to.deep.equal([4, 4]);
     expect(t.embeddingDim).to.equal(5);
     expect(t.paramCount).to.equal(2 + 240);
@@ -54,7 +52,7 @@ describe('graph-model teacher', () => {
   });
 
   it('selects another output node by name', async () => {
-    const t = await graphModelTeacher.create({ path: file, output: 'flat', normalise: 'raw255', colour: 'rgb' }, ctx);
+    const t = await graphModelTeacher.create({ path: file, output: 'flat', normalise: 'raw255', colour: 'rgb' }, testContext(dir));
     expect(t.embeddingDim).to.equal(48);
     const before = tf.memory().numTensors;
     const img = tf.ones([1, 4, 4, 3]) as tf.Tensor4D;
