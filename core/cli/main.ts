@@ -38,7 +38,7 @@ export async function main(argv: readonly string[], modules: readonly ContainerM
     .action(async (file: string, o: { set: string[]; resume?: boolean; fresh?: boolean; quiet?: boolean }) => {
       const log = stderrLogger(o.quiet);
       const recipe = await loadRecipe(file, o.set, root);
-      const res = await runRecipe(recipe, { root, log, ...(o.resume ? { resume: true } : {}), ...(o.fresh ? { fresh: true } : {}), progress: !o.quiet && process.stderr.isTTY === true });
+      const res = await runRecipe(recipe, { root, log, ...(o.resume ? { resume: true } : {}), ...(o.fresh ? { fresh: true } : {}), progress: !o.quiet });
       if (res.student && res.teacher) {
         log.info(`teacher ${(100 * res.teacher.accuracy).toFixed(2)} ± ${(100 * res.teacher.std).toFixed(2)} % · student ${(100 * res.student.accuracy).toFixed(2)} ± ${(100 * res.student.std).toFixed(2)} %`);
       }
