@@ -75,7 +75,9 @@ export function primaryGroupMask(rankLogits: tf.Tensor2D, labels: Int32Array, k:
   return tf.tidy(() => {
     if (k >= c) return tf.ones([b, c]);
     const target = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), c), 'bool');
-    const forced = tf.where(target, tf.fill([b, c], Infinity), stopGradient(rankLogits));
+    const logits = stopGradient(rankLogits);
+    // The target gets max + 1 rather than +Infinity: tfjs 4.22's cpu topk returns wrong indices with Infinity present.
+    const forced = tf.where(target, tf.broadcastTo(tf.add(tf.max(logits), 1), [b, c]), logits);
     const { indices } = tf.topk(forced, k);
     const rows = tf.tile(tf.expandDims(tf.range(0, b, 1, 'int32'), 1), [1, k]);
     const at = tf.reshape(tf.stack([rows, indices], 2), [b * k, 2]);
