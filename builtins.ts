@@ -5,6 +5,10 @@ import { modelsModule } from './core/models/module.js';
 import imageFolder from './data-sources/image-folder/image-folder.js';
 import lfwPairs from './data-sources/lfw-pairs/lfw-pairs.js';
 import sampleFaces from './data-sources/sample-faces/sample-faces.js';
+import cckd from './strategies/cckd/cckd.js';
+import darkRank from './strategies/darkrank/darkrank.js';
 import featureKd from './strategies/feature-kd/feature-kd.js';
+import rkd from './strategies/rkd/rkd.js';
+import sp from './strategies/sp/sp.js';
 
-export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, sampleFaces, lfwPairs, featureKd];
+export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, sampleFaces, lfwPairs, featureKd, rkd, sp, darkRank, cckd];

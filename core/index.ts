@@ -21,3 +21,5 @@ export { l2normalize, mse, cosineDistance } from "./losses/embedding.js";
 export { cosineGram, pairwiseDistance, unitOrZero } from './losses/pairwise.js';
 export { klDivergenceSum } from './losses/distribution.js';
 export { stopGradient } from './losses/stop-gradient.js';
+export { EmbeddingKdStrategy, embeddingKdOptions, studentInput, disposeBatch, type EmbeddingKdOptions } from './strategy/embedding-kd.js';
+export { componentField } from './recipe/fields.js';

@@ -11,6 +11,8 @@ export interface Batch {
   readonly keys: readonly SampleKey[];
   /** Identity labels where the source has them. */
   readonly labels?: Int32Array;
+  /** Per-model views of the same samples (e.g. the student's degraded low-resolution view); disposed with the batch. */
+  readonly views?: Readonly<{ student?: tf.Tensor4D }>;
   /** False for samples that never repeat (synthetic), so caches skip them. */
   readonly cacheable: boolean;
 }
