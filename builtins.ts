@@ -5,7 +5,8 @@ import { modelsModule } from './core/models/module.js';
 import imageFolder from './data-sources/image-folder/image-folder.js';
 import insightfaceBin from './data-sources/insightface-bin/insightface-bin.js';
 import lfwPairs from './data-sources/lfw-pairs/lfw-pairs.js';
+import recordio from './data-sources/recordio/recordio.js';
 import sampleFaces from './data-sources/sample-faces/sample-faces.js';
 import featureKd from './strategies/feature-kd/feature-kd.js';
 
-export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, sampleFaces, lfwPairs, insightfaceBin, featureKd];
+export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, recordio, sampleFaces, lfwPairs, insightfaceBin, featureKd];
