@@ -2,6 +2,7 @@
 // like a user's plugin (a ContainerModule binding contributions).
 import type { ContainerModule } from 'inversify';
 import { modelsModule } from './core/models/module.js';
+import folderPairs from './data-sources/folder-pairs/folder-pairs.js';
 import imageFolder from './data-sources/image-folder/image-folder.js';
 import insightfaceBin from './data-sources/insightface-bin/insightface-bin.js';
 import lfwPairs from './data-sources/lfw-pairs/lfw-pairs.js';
@@ -9,4 +10,4 @@ import recordio from './data-sources/recordio/recordio.js';
 import sampleFaces from './data-sources/sample-faces/sample-faces.js';
 import featureKd from './strategies/feature-kd/feature-kd.js';
 
-export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, recordio, sampleFaces, lfwPairs, insightfaceBin, featureKd];
+export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, recordio, sampleFaces, lfwPairs, insightfaceBin, folderPairs, featureKd];
