@@ -23,12 +23,13 @@ export function channelMeans(data: Uint8Array): [number, number, number] {
   return [s[0]! / n, s[1]! / n, s[2]! / n];
 }
 
-/** Whether python3 with numpy can run here; the reason when not. */
-export function pythonWithNumpy(): string | undefined {
+/** Undefined when python3 (with these modules) runs here; else why not, for the skip message. */
+export function pythonMissing(modules: readonly string[] = []): string | undefined {
   try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'pipe' });
+    execFileSync('python3', ['-c', `import sys${modules.map((m) => `, ${m}`).join('')}`], { stdio: 'pipe' });
     return undefined;
   } catch (e) {
-    return `python3 with numpy is needed to write the test packs (${(e as Error).message.split('\n')[0]})`;
+    const what = modules.length ? `python3 with ${modules.join(', ')}` : 'python3';
+    return `${what} is needed to write the test packs (${(e as Error).message.split('\n')[0]})`;
   }
 }

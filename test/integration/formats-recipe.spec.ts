@@ -8,14 +8,14 @@ import { runRecipe } from '../../core/engine/run.js';
 import { loadRecipe } from '../../core/recipe/load.js';
 import { stderrLogger } from '../../core/util/logger.js';
 import { makeTinyTeacher, tmpDir } from '../helpers/fixtures.js';
-import { pythonWithNumpy, synthJpeg } from '../helpers/jpegs.js';
+import { pythonMissing, synthJpeg } from '../helpers/jpegs.js';
 
 // The three formats wired through a recipe: recordio trains, insightface-bin and folder-pairs evaluate.
 describe('recipes over recordio, insightface-bin and folder-pairs', function () {
   this.timeout(300_000);
 
   it('a recordio-trained run evaluates on a .bin pack; the report names the pack and the skipped record', async function () {
-    const why = pythonWithNumpy();
+    const why = pythonMissing(['numpy']);
     if (why) { console.warn(`    skipped: ${why}`); this.skip(); }
     const dir = tmpDir('formats');
     const jp = (i: number) => synthJpeg(24, [(i * 41) % 256, (i * 83) % 256, (i * 29) % 256]);

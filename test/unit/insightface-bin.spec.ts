@@ -9,7 +9,7 @@ import { parseBinPack } from '../../data-sources/insightface-bin/bin-pack.js';
 import { insightfaceBin } from '../../data-sources/insightface-bin/insightface-bin.js';
 import { PyGlobal, PyObject, PyTuple, unpickle, type PickleValue } from '../../data-sources/insightface-bin/pickle.js';
 import { tmpDir } from '../helpers/fixtures.js';
-import { channelMeans, pythonWithNumpy, synthJpeg } from '../helpers/jpegs.js';
+import { channelMeans, pythonMissing, synthJpeg } from '../helpers/jpegs.js';
 
 // The packs are written by CPython's pickle (and numpy 2's ndarray pickling) in
 // test/fixtures/make_bin_packs.py; the JPEGs by sharp below. Nothing here is produced by our reader.
@@ -30,7 +30,7 @@ describe('insightface-bin pack reader (strategy-specs 7.3)', function () {
   let manifest: Manifest = {};
 
   before(async function () {
-    const why = pythonWithNumpy();
+    const why = pythonMissing(['numpy']);
     if (why) { console.warn(`    skipped: ${why}`); this.skip(); }
     dir = tmpDir('bin');
     jpegs = [
@@ -186,7 +186,7 @@ function plain(v: PickleValue): unknown {
 describe('pickle VM on a value mix, all protocols (strategy-specs 7.3 opcode set)', function () {
   let dir = '';
   before(function () {
-    const why = pythonWithNumpy();
+    const why = pythonMissing(['numpy']);
     if (why) { console.warn(`    skipped: ${why}`); this.skip(); }
     dir = tmpDir('pkl');
     writeFileSync(path.join(dir, 'issame.json'), '[]');

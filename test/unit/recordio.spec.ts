@@ -12,7 +12,7 @@ import { readPackLayout } from '../../data-sources/recordio/pack-layout.js';
 import { recordio, type RecordioSource } from '../../data-sources/recordio/recordio.js';
 import { parseIdx, readIdx, RecordFile } from '../../data-sources/recordio/recordio-file.js';
 import { tmpDir } from '../helpers/fixtures.js';
-import { channelMeans, pythonWithNumpy, synthJpeg } from '../helpers/jpegs.js';
+import { channelMeans, pythonMissing, synthJpeg } from '../helpers/jpegs.js';
 
 // The packs are written by test/fixtures/make_recordio.py (struct-packed from the byte layouts of
 // strategy-specs 7.8, including dmlc's split-at-magic writer logic); the JPEGs by sharp below.
@@ -48,7 +48,7 @@ describe('recordio training packs (strategy-specs 7.8)', function () {
   let direct: Uint8Array[] = [];
 
   before(async function () {
-    const why = pythonWithNumpy();
+    const why = pythonMissing();
     if (why) { console.warn(`    skipped: ${why}`); this.skip(); }
     dir = tmpDir('rec');
     jpegs = await Promise.all(COLOURS.map((c) => synthJpeg(SIDE, c)));
