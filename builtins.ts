@@ -2,8 +2,11 @@
 // like a user's plugin (a ContainerModule binding contributions).
 import type { ContainerModule } from 'inversify';
 import { modelsModule } from './core/models/module.js';
+import folderPairs from './data-sources/folder-pairs/folder-pairs.js';
 import imageFolder from './data-sources/image-folder/image-folder.js';
+import insightfaceBin from './data-sources/insightface-bin/insightface-bin.js';
 import lfwPairs from './data-sources/lfw-pairs/lfw-pairs.js';
+import recordio from './data-sources/recordio/recordio.js';
 import sampleFaces from './data-sources/sample-faces/sample-faces.js';
 import cckd from './strategies/cckd/cckd.js';
 import darkRank from './strategies/darkrank/darkrank.js';
@@ -11,4 +14,20 @@ import featureKd from './strategies/feature-kd/feature-kd.js';
 import rkd from './strategies/rkd/rkd.js';
 import sp from './strategies/sp/sp.js';
 
-export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, sampleFaces, lfwPairs, featureKd, rkd, sp, darkRank, cckd];
+export const builtinModules: readonly ContainerModule[] = [
+  modelsModule,
+  // data sources
+  imageFolder,
+  recordio,
+  sampleFaces,
+  // pair sources
+  lfwPairs,
+  insightfaceBin,
+  folderPairs,
+  // strategies
+  featureKd,
+  rkd,
+  sp,
+  darkRank,
+  cckd,
+];

@@ -84,7 +84,7 @@ describe('recipes: defaults, extends, --set, plan, schema', () => {
     expect(r.status, r.stderr).to.equal(0);
     const schema = JSON.parse(r.stdout);
     const text = JSON.stringify(schema);
-    for (const kind of ['face-api-resnet34', 'layers-model', 'conv-student', 'image-folder', 'sample-faces', 'lfw-pairs', 'sample-face-pairs', 'feature-kd']) {
+    for (const kind of ['face-api-resnet34', 'layers-model', 'conv-student', 'image-folder', 'sample-faces', 'lfw-pairs', 'sample-face-pairs', 'insightface-bin', 'folder-pairs', 'recordio', 'feature-kd']) {
       expect(text).to.include(`"const":"${kind}"`);
     }
     expect(schema.properties.stages.items.properties.steps.type).to.equal('integer');
