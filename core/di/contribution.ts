@@ -35,6 +35,11 @@ export interface BuildContext {
    * validated (kind + that kind's options, defaults filled) and is built here.
    */
   build<S extends Slot>(slot: S, options: NestedComponent): Promise<SlotTypes[S]>;
+  /**
+   * Inside a run: the teacher an earlier stage produced (its strategy's `stageTeacher`, or
+   * its student as it was when the stage ended). Absent outside runs.
+   */
+  stageOutput?(stage: string, use: 'auto' | 'student'): Promise<Teacher>;
 }
 
 /** A nested component's validated options, as a factory receives them. */

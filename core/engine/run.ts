@@ -18,7 +18,10 @@ import { mergedRecipe, type Recipe, type ResolvedComponent } from '../recipe/val
 import { renderReport, type ModelRow } from '../report/markdown.js';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import type { Logger } from '../util/logger.js';
-import { CheckpointStore } from './checkpoint.js';
+import { CheckpointStore, toNamedArrays } from './checkpoint.js';
+import { assignVariables } from './trainer.js';
+import { loadLayersTeacher } from '../models/layers-model-teacher.js';
+import type { Strategy } from '../interfaces/strategy.js';
 import { RunError } from './errors.js';
 import { MetricsJsonlSink, ProgressSink } from './sinks.js';
 import { TeacherCache } from './teacher-cache.js';
@@ -95,12 +98,12 @@ export async function build<S extends Slot>(c: ResolvedComponent<S>, ctx: BuildC
   return c.contribution.create(options as never, ctx) as Promise<SlotTypes[S]>;
 }
 
-export function buildContext(recipe: Recipe, dir: string, log: Logger, seedOffset = 0): BuildContext {
-  return contextFor(recipe.registry, { seed: recipe.shape.seed + seedOffset, runDir: dir, log, cacheDir: path.resolve(recipe.shape.runsDir, '.cache') });
+export function buildContext(recipe: Recipe, dir: string, log: Logger, seedOffset = 0, stageOutput?: BuildContext['stageOutput']): BuildContext {
+  return contextFor(recipe.registry, { seed: recipe.shape.seed + seedOffset, runDir: dir, log, cacheDir: path.resolve(recipe.shape.runsDir, '.cache'), ...(stageOutput ? { stageOutput } : {}) });
 }
 
 /** A BuildContext whose `build` resolves nested components through the registry. */
-export function contextFor(registry: ContributionRegistry, o: { seed: number; runDir: string; log: Logger; cacheDir: string }): BuildContext {
+export function contextFor(registry: ContributionRegistry, o: { seed: number; runDir: string; log: Logger; cacheDir: string; stageOutput?: BuildContext['stageOutput'] }): BuildContext {
   const ctx: BuildContext = {
     ...o,
     resolvePath: (p) => path.resolve(p),
@@ -201,9 +204,14 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
     const lastTerms: Record<string, Record<string, number>> = {};
     sinks.push({ write: (e) => { if (e.type === 'step') lastTerms[e.stage] = { ...e.terms }; }, close: async () => {} });
 
-    for (const [i, stage] of recipe.stages.entries()) {
-      if (latest && i < latest.state.stageIndex) continue; // finished; weights come with the later checkpoint
-      const sctx = buildContext(recipe, dir, log, 1000 * (i + 1));
+    const stageDir = (name: string) => path.join(dir, 'stages', name);
+    const outputs = new Map<string, Teacher>();
+    let stageOutput: BuildContext['stageOutput'];
+
+    /** Data, teacher and an initialised strategy for stage i (training it, or rebuilding its output). */
+    const setupStage = async (i: number) => {
+      const stage = recipe.stages[i]!;
+      const sctx = buildContext(recipe, dir, log, 1000 * (i + 1), stageOutput);
       let data: DataSource;
       if (stage.data) {
         data = await build(stage.data, sctx);
@@ -213,18 +221,58 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
         data = sharedData;
       }
       const info = await data.init();
+      const stageTeacher = stage.teacher ? await build(stage.teacher, sctx) : teacher;
+      if (stageTeacher !== teacher) disposables.push(stageTeacher);
+      const strategy = await build(stage.strategy, sctx);
+      await strategy.init({ student, teacher: stageTeacher, rng: new Rng(sctx.seed + 7), seed: sctx.seed + 11, ...(info.identities !== undefined ? { classes: info.identities } : {}) });
+      return { stage, sctx, data, info, stageTeacher, strategy };
+    };
+
+    /** What stage i hands on: its strategy's teacher (kept alive), else a frozen copy of the student. */
+    const publish = async (i: number, strategy: Strategy, stageTeacher: Teacher): Promise<boolean> => {
+      const name = recipe.stages[i]!.recipe.name;
+      if (strategy.stageTeacher) { outputs.set(name, strategy.stageTeacher(stageTeacher)); return true; }
+      return false;
+    };
+
+    stageOutput = async (name, use) => {
+      const i = recipe.stages.findIndex((s) => s.recipe.name === name);
+      if (i < 0) throw new RunError(`from-stage: no stage named "${name}"`);
+      const key = use === 'student' ? `${name}#student` : name;
+      const have = outputs.get(key);
+      if (have) return have;
+      if (use === 'auto') {
+        // Finished in an earlier process: rebuild the strategy and restore what it trained.
+        const bundle = await new CheckpointStore(path.join(stageDir(name), 'strategy')).latest();
+        if (bundle) {
+          const s = await setupStage(i);
+          assignVariables(s.strategy.variables(), bundle.tensors.strategy);
+          s.strategy.restore(bundle.state.strategy);
+          disposables.push(s.strategy);
+          if (await publish(i, s.strategy, s.stageTeacher)) return outputs.get(name)!;
+        }
+      }
+      const file = path.join(stageDir(name), 'student', 'model.json');
+      if (!existsSync(file)) throw new RunError(`from-stage: stage "${name}" has not produced a student yet (${file} is missing)`);
+      const t = await loadLayersTeacher(file, `from-stage:${name}`);
+      disposables.push(t);
+      outputs.set(key, t);
+      return t;
+    };
+
+    for (const [i] of recipe.stages.entries()) {
+      if (latest && i < latest.state.stageIndex) continue; // finished; weights come with the later checkpoint
+      const { stage, sctx, data, info, stageTeacher, strategy } = await setupStage(i);
       if (info.skipped.length > 0) log.warn(`${info.name}: skipped ${info.skipped.length} unreadable file(s): ${info.skipped.slice(0, 3).map((s) => s.file).join(', ')}${info.skipped.length > 3 ? ', …' : ''}`);
       dataInfos.push(info);
       manifest.data[stage.recipe.name] = info;
-      const stageTeacher = stage.teacher ? await build(stage.teacher, sctx) : teacher;
-      if (stageTeacher !== teacher) { disposables.push(stageTeacher); manifest.teacherWeights[stageTeacher.name] = stageTeacher.weightsHash; }
+      if (stageTeacher !== teacher) manifest.teacherWeights[stageTeacher.name] = stageTeacher.weightsHash;
       await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);
-      const strategy = await build(stage.strategy, sctx);
-      await strategy.init({ student, teacher: stageTeacher, rng: new Rng(sctx.seed + 7), seed: sctx.seed + 11, ...(info.identities !== undefined ? { classes: info.identities } : {}) });
       const cache = new TeacherCache(stageTeacher, sctx.cacheDir, info.listHash);
       const reused = await cache.load();
       if (reused > 0) log.info(`teacher embeddings: reusing ${reused} cached rows (${path.relative(process.cwd(), cache.file!)})`);
       sinks.push({ write: async (e) => { if (e.type === 'checkpoint' || e.type === 'stage-end') await cache.save(); }, close: async () => {} });
+      let kept = false;
       try {
         const res = await trainStage({
           stageIndex: i, stage, recipeHash: recipe.hash, student, teacher: stageTeacher, cache,
@@ -232,8 +280,19 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
           ...(latest && latest.state.stageIndex === i ? { resumeFrom: latest } : {}),
         });
         stageRows.push({ name: stage.recipe.name, strategy: stage.strategy.kind, steps: res.steps, batchSize: stage.recipe.batchSize, imagesPerSec: res.imagesPerSec, finalTerms: lastTerms[stage.recipe.name] ?? lastLoggedTerms(dir, stage.recipe.name) });
+        // Hand-off for later stages: the student as it is now, and what the strategy trained.
+        await saveLayersModel(student.model, path.join(stageDir(stage.recipe.name), 'student'));
+        await writeJsonAtomic(path.join(stageDir(stage.recipe.name), 'student', 'contract.json'), student.contract);
+        if (strategy.stageTeacher) {
+          await new CheckpointStore(path.join(stageDir(stage.recipe.name), 'strategy'), 1).save({
+            state: { recipeHash: recipe.hash, stageIndex: i, stage: stage.recipe.name, step: res.steps, lrScale: 1, rng: null, data: null, strategy: strategy.state(), elapsedSec: res.elapsedSec },
+            tensors: { student: [], optimizer: [], strategy: await toNamedArrays(strategy.variables().map((v) => ({ name: v.name, tensor: v }))) },
+          });
+          kept = await publish(i, strategy, stageTeacher);
+          if (kept) disposables.push(strategy);
+        }
       } finally {
-        strategy.dispose();
+        if (!kept) strategy.dispose();
       }
     }
 

@@ -33,7 +33,7 @@ export interface StageRun {
 }
 
 /** Restores a LayersModel's (or a variable list's) values from named arrays, in order. */
-function assignAll(vars: readonly tf.Variable[] | readonly tf.LayerVariable[], arrs: readonly NamedArray[], what: string): void {
+export function assignAll(vars: readonly tf.Variable[] | readonly tf.LayerVariable[], arrs: readonly NamedArray[], what: string): void {
   if (vars.length !== arrs.length) throw new RunError(`checkpoint holds ${arrs.length} ${what} tensors, the model has ${vars.length}: the recipe's model changed`);
   vars.forEach((v, i) => {
     const a = arrs[i]!;
@@ -168,4 +168,9 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
   opt.dispose();
   await r.emit({ type: 'stage-end', stage: st.name, steps: st.steps });
   return { steps: st.steps, elapsedSec: elapsed, imagesPerSec: (st.steps * st.batchSize) / Math.max(elapsed, 1e-9) };
+}
+
+/** Restores variables from named arrays saved by the engine, in order. */
+export function assignVariables(vars: readonly tf.Variable[], arrs: readonly NamedArray[]): void {
+  assignAll(vars, arrs, 'strategy');
 }

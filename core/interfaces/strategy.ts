@@ -42,6 +42,13 @@ export interface Strategy {
   step(ctx: StepContext): Promise<Readonly<Record<string, number>>>;
   /** Variables the strategy trains besides the student (projections, heads). */
   variables(): readonly tf.Variable[];
+  /**
+   * A teacher this stage hands to later stages (`teacher: { kind: from-stage, stage: <name> }`),
+   * built from the stage's teacher and the strategy's trained variables: MST-KD's fused
+   * adaptor, bridge's compact head on the teacher. Without it a later stage gets the student
+   * as it was at the end of this stage. The engine keeps the strategy alive while it is used.
+   */
+  stageTeacher?(teacher: Teacher): Teacher;
   state(): JsonValue;
   restore(state: JsonValue): void;
   dispose(): void;

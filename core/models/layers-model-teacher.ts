@@ -25,6 +25,22 @@ class LayersModelTeacher implements Teacher {
   dispose(): void { this.model.dispose(); }
 }
 
+/** Loads a LayersModel from disk as a frozen teacher; contract.json beside it is used when present. */
+export async function loadLayersTeacher(file: string, name: string, normalise?: PreprocessContract['normalise']): Promise<Teacher> {
+  const { artifacts, hash } = await readModelArtifacts(file);
+  const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  const contractFile = path.join(path.dirname(file), 'contract.json');
+  const saved = existsSync(contractFile) ? (JSON.parse(await readFile(contractFile, 'utf8')) as PreprocessContract) : undefined;
+  const shape = model.inputs[0]!.shape;
+  const contract: PreprocessContract = {
+    inputSize: saved?.inputSize ?? [shape[1] ?? 112, shape[2] ?? 112],
+    colour: saved?.colour ?? 'rgb',
+    normalise: normalise ?? saved?.normalise ?? 'symmetric',
+    crop: saved?.crop ?? 'as trained',
+  };
+  return new LayersModelTeacher(name, model, contract, hash);
+}
+
 /** Any tfjs LayersModel on disk; an exported student (contract.json beside it) loads as is. */
 export const layersModelTeacher = contribution({
   slot: 'teacher',
@@ -36,17 +52,6 @@ export const layersModelTeacher = contribution({
   }),
   async create(o, ctx) {
     const file = ctx.resolvePath(o.path);
-    const { artifacts, hash } = await readModelArtifacts(file);
-    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-    const contractFile = path.join(path.dirname(file), 'contract.json');
-    const saved = existsSync(contractFile) ? (JSON.parse(await readFile(contractFile, 'utf8')) as PreprocessContract) : undefined;
-    const shape = model.inputs[0]!.shape;
-    const contract: PreprocessContract = {
-      inputSize: saved?.inputSize ?? [shape[1] ?? 112, shape[2] ?? 112],
-      colour: saved?.colour ?? 'rgb',
-      normalise: o.normalise ?? saved?.normalise ?? 'symmetric',
-      crop: saved?.crop ?? 'as trained',
-    };
-    return new LayersModelTeacher(`layers-model:${path.basename(path.dirname(file))}`, model, contract, hash);
+    return loadLayersTeacher(file, `layers-model:${path.basename(path.dirname(file))}`, o.normalise);
   },
 });

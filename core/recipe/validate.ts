@@ -197,7 +197,16 @@ export function validateRecipe(src: RecipeSource, reg: ContributionRegistry): Re
   const student = comp('student', shape.student, ['student']);
   const data = comp('data', shape.data, ['data']);
   const evalPairs = shape.eval ? comp('pairs', shape.eval.pairs, ['eval', 'pairs']) : undefined;
+  if (teacher.kind === 'from-stage') throw new RecipeError(src.locate(['teacher', 'kind']), 'teacher.kind', 'from-stage names an earlier stage, so it belongs in a stage\'s `teacher:`, not the recipe\'s');
   stages.forEach((st, i) => {
+    if (st.teacher?.kind === 'from-stage') {
+      const earlier = stages.slice(0, i).map((s) => s.recipe.name);
+      const want = st.teacher.options.stage as string;
+      if (!earlier.includes(want)) {
+        throw new RecipeError(src.locate(['stages', i, 'teacher', 'stage']), `stages[${i}].teacher.stage`,
+          earlier.length ? `"${want}" is not an earlier stage; earlier stages: ${earlier.join(', ')}` : 'the first stage has no earlier stage to take a teacher from', nearest(want, earlier));
+      }
+    }
     if (!st.data && !data) throw new RecipeError(src.locate(['stages', i]), `stages[${i}].data`, 'no training data: set `data:` at the top level or in this stage');
   });
   if (stages.length > 0 && !student) throw new RecipeError(src.locate([]), 'student', 'required key missing: a recipe with stages needs a `student:`');

@@ -121,4 +121,43 @@ describe('engine', function () {
     const manifest = JSON.parse(readFileSync(path.join(runB, 'manifest.json'), 'utf8'));
     expect(manifest.status).to.equal('complete');
   });
+
+  it('a later stage takes an earlier stage\'s hand-off as its teacher (from-stage), also across a kill and resume', async () => {
+    const f = await fixture();
+    const twoStages = (name: string) => recipeText(f, { name, strategy: '{ kind: test-adaptor }', steps: 8, checkpointEvery: 4 }).replace('stages:\n  - name: train', 'stages:\n  - name: fuse')
+      + `  - name: distil\n    teacher: { kind: from-stage, stage: fuse }\n    strategy: { kind: test-kill-feature-kd }\n    steps: 12\n    batchSize: 4\n    checkpointEvery: 4\n`;
+    const a = path.join(f.dir, 'two-a.yaml');
+    const b = path.join(f.dir, 'two-b.yaml');
+    writeFileSync(a, twoStages('two-straight'));
+    writeFileSync(b, twoStages('two-killed'));
+    const straight = runCli(['run', a, '--quiet']);
+    expect(straight.status, straight.stderr).to.equal(0);
+    const runA = path.join(f.dir, 'runs', 'two-straight');
+    expect(existsSync(path.join(runA, 'stages', 'fuse', 'student', 'model.json'))).to.equal(true);
+    expect(existsSync(path.join(runA, 'stages', 'fuse', 'strategy', 'latest.json'))).to.equal(true);
+    const manifest = JSON.parse(readFileSync(path.join(runA, 'manifest.json'), 'utf8'));
+    expect(Object.keys(manifest.teacherWeights).some((k) => k.startsWith('adaptor('))).to.equal(true);
+    // Killed in the second stage: the resumed process rebuilds the adaptor from the stage bundle.
+    const killed = await runCliAsync(['run', b, '--quiet'], { env: { FACEDISTILL_TEST_KILL_AT: '6' } });
+    expect(killed.signal).to.equal('SIGKILL');
+    const resumed = runCli(['run', b, '--resume', '--quiet']);
+    expect(resumed.status, resumed.stderr).to.equal(0);
+    const runB = path.join(f.dir, 'runs', 'two-killed');
+    const strip = (rows: Record<string, unknown>[]) => rows.map(({ imagesPerSec: _i, elapsedSec: _e, ...r }) => r);
+    const ma = strip(readMetrics(runA)), mb = strip(readMetrics(runB));
+    expect(ma.filter((r) => r.stage === 'distil').length).to.equal(12);
+    expect(mb).to.deep.equal(ma);
+    expect(readFileSync(path.join(runB, 'student', 'weights.bin')).equals(readFileSync(path.join(runA, 'student', 'weights.bin')))).to.equal(true);
+  });
+
+  it('from-stage must name an earlier stage (located error, nothing written)', () => {
+    const dir = tmpDir('from-stage');
+    const file = path.join(dir, 'bad.yaml');
+    writeFileSync(file, `name: bad\nteacher: { kind: face-api-resnet34 }\nstudent: { kind: conv-student }\ndata: { kind: sample-faces }\n` +
+      `stages:\n  - name: a\n    steps: 1\n    strategy: { kind: feature-kd }\n  - name: b\n    steps: 1\n    teacher: { kind: from-stage, stage: c }\n    strategy: { kind: feature-kd }\n`);
+    const r = runCli(['plan', file]);
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.contain(`${file}:11:41:`); // the value of stage:
+    expect(r.stderr).to.contain('stages[1].teacher.stage: "c" is not an earlier stage; earlier stages: a');
+  });
 });
