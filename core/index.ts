@@ -4,7 +4,7 @@ export { TOKENS } from './di/tokens.js';
 export { contribution, contributionModule, SLOTS, type BuildContext, type Contribution, type Slot, type SlotTypes } from './di/contribution.js';
 export { ContributionRegistry } from './di/registry.js';
 export { createRootContainer, loadPlugins } from './di/container.js';
-export { existingPath } from './recipe/fields.js';
+export { componentField, existingPath } from './recipe/fields.js';
 export { RecipeError } from './recipe/errors.js';
 export { type JsonValue, stableStringify } from './util/json.js';
 export { Rng, type RngState } from './util/rng.js';
