@@ -11,7 +11,8 @@ export const headBaseOptions = {
   initStd: z.number().positive().default(0.01).describe('std of the normal class-weight init (ElasticFace, arcface_torch: 0.01)'),
 };
 
-let heads = 0;
+// tfjs variable names must be unique while alive; checkpoints match variables by order, not name.
+let headVariables = 0;
 
 /**
  * Class weights W [D, C] (seeded normal) and the shared maths: cos θ between unit
@@ -29,7 +30,7 @@ export abstract class MarginHead implements Head {
     if (!(Number.isInteger(o.classes) && o.classes >= 2)) throw new Error(`${this.name}: needs at least 2 classes, got ${o.classes}`);
     // One stream for the weights and, after them, any per-step draws (elastic margins).
     this.rng = new Rng(o.seed);
-    this.w = tf.tidy(() => tf.variable(tf.randomNormal([o.embeddingDim, o.classes], 0, this.initStd, 'float32', this.rng!.seed()), true, `${this.name}_W_${++heads}`));
+    this.w = tf.tidy(() => tf.variable(tf.randomNormal([o.embeddingDim, o.classes], 0, this.initStd, 'float32', this.rng!.seed()), true, `${this.name}_W_${++headVariables}`));
   }
 
   /** 0 until init(). */
