@@ -1,6 +1,7 @@
 // The composition root: the one place that lists the built-in modules. They load exactly
 // like a user's plugin (a ContainerModule binding contributions).
 import type { ContainerModule } from 'inversify';
+import { headsModule } from './core/heads/module.js';
 import { modelsModule } from './core/models/module.js';
 import folderPairs from './data-sources/folder-pairs/folder-pairs.js';
 import imageFolder from './data-sources/image-folder/image-folder.js';
@@ -16,6 +17,7 @@ import sp from './strategies/sp/sp.js';
 
 export const builtinModules: readonly ContainerModule[] = [
   modelsModule,
+  headsModule,
   // data sources
   imageFolder,
   recordio,
