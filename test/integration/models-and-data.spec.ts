@@ -80,7 +80,7 @@ describe('models and data sources on real images', function () {
     writeFileSync(path.join(root, 'Broken', 'empty.jpg'), '');
     writeFileSync(path.join(root, 'Broken', 'notes.jpg'), 'this is not an image\n');
     copyFileSync(good, path.join(root, 'Broken', 'fine.jpg'));
-    const src = await imageFolder.create({ root, size: 32, minPerIdentity: 1 }, ctx(dir, 3));
+    const src = await imageFolder.create({ root, size: 32, minPerIdentity: 1, sampler: { kind: 'uniform' } }, ctx(dir, 3));
     const info = await src.init();
     expect(info.images).to.equal(10);
     expect(info.skipped.map((s) => s.file).sort()).to.deep.equal(['Broken/empty.jpg', 'Broken/notes.jpg', 'Broken/truncated.jpg']);
@@ -93,7 +93,7 @@ describe('models and data sources on real images', function () {
   it('image-folder batches are deterministic per seed and resume from state()', async () => {
     const dir = tmpDir('folder2');
     const root = await makeIdentityFolder(path.join(dir, 'faces'), 3, 3, 16);
-    const make = async (seed: number) => { const s = await imageFolder.create({ root, size: 16, minPerIdentity: 1 }, ctx(dir, seed)); await s.init(); return s; };
+    const make = async (seed: number) => { const s = await imageFolder.create({ root, size: 16, minPerIdentity: 1, sampler: { kind: 'uniform' } }, ctx(dir, seed)); await s.init(); return s; };
     const a = await make(1), b = await make(1), c = await make(2);
     const keys = async (s: Awaited<ReturnType<typeof make>>) => { const x = await s.next(5); x.images.dispose(); return x.keys; };
     expect(await keys(a)).to.deep.equal(await keys(b));
