@@ -6,6 +6,7 @@ import imageFolder from './data-sources/image-folder/image-folder.js';
 import latentGenerators from './data-sources/latent-generator/module.js';
 import lfwPairs from './data-sources/lfw-pairs/lfw-pairs.js';
 import sampleFaces from './data-sources/sample-faces/sample-faces.js';
+import views from './data-sources/views/views.js';
 import featureKd from './strategies/feature-kd/feature-kd.js';
 
-export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, sampleFaces, latentGenerators, lfwPairs, featureKd];
+export const builtinModules: readonly ContainerModule[] = [modelsModule, imageFolder, sampleFaces, latentGenerators, views, lfwPairs, featureKd];

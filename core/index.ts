@@ -13,6 +13,7 @@ export { ensureDir, writeFileAtomic, writeJsonAtomic } from './util/fs.js';
 export { type Logger, stderrLogger } from './util/logger.js';
 export { decodeImage, decodeMany, type RgbImage } from './images/decode.js';
 export { stackImages } from './images/stack.js';
+export { gaussianBlur, gaussianKernel } from './images/gaussian-blur.js';
 export { EpochSampler } from './data/epoch-sampler.js';
 export type { BatchSampler } from './data/batch-sampler.js';
 export { PkSampler } from './data/pk-sampler.js';
