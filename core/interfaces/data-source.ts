@@ -14,6 +14,8 @@ export interface Batch {
   readonly labels?: Int32Array;
   /** False for samples that never repeat (synthetic), so caches skip them. */
   readonly cacheable: boolean;
+  /** Per-sample cacheability where a batch mixes both kinds (real + synthetic); overrides `cacheable`. */
+  readonly cacheableSamples?: readonly boolean[];
   /**
    * Per-model views of the same samples (same order as `images`, which the teacher sees):
    * e.g. a degraded low-resolution student view (bridge distillation). The consumer disposes

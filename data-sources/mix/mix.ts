@@ -86,7 +86,11 @@ class MixSource implements DataSource {
       const labels = this.labelOffsets && got.every(({ b }) => b.labels)
         ? Int32Array.from(got.flatMap(({ i, b }) => Array.from(b.labels!, (l) => l + this.labelOffsets![i]!)))
         : undefined;
-      return { images, keys, cacheable: got.every(({ b }) => b.cacheable), ...(labels ? { labels } : {}), ...(student ? { views: { student } } : {}) };
+      const cacheableSamples = got.flatMap(({ b }) => b.cacheableSamples ?? b.keys.map(() => b.cacheable));
+      return {
+        images, keys, cacheable: cacheableSamples.every(Boolean), ...(cacheableSamples.some(Boolean) && !cacheableSamples.every(Boolean) ? { cacheableSamples } : {}),
+        ...(labels ? { labels } : {}), ...(student ? { views: { student } } : {}),
+      };
     } finally {
       for (const { b } of got) disposeBatch(b);
     }

@@ -43,11 +43,11 @@ describe('models and data sources on real images', function () {
 
   it('sample-faces finds the faces in the npm demo photos; the teacher tells them apart', async () => {
     const dir = tmpDir('faces');
-    const src = await sampleFaces.create({ size: 150, margin: 1.25, scaleJitter: 0.08, shiftJitter: 0.05, brightnessJitter: 0.15, flip: true, minConfidence: 0.5, viewsPerFace: 2 }, ctx(dir));
+    const src = await sampleFaces.create({ size: 150, margin: 1.25, scaleJitter: 0.08, shiftJitter: 0.05, brightnessJitter: 0.15, flip: true, minConfidence: 0.5, align: false, viewsPerFace: 2 }, ctx(dir));
     const info = await src.init();
     expect(info.identities, 'face-api SSD finds 22 faces in sample1-6.jpg').to.equal(22);
     expect(info.images).to.equal(44);
-    const pairs = await sampleFacePairs.create({ size: 150, margin: 1.25, scaleJitter: 0.08, shiftJitter: 0.05, brightnessJitter: 0.15, flip: true, minConfidence: 0.5, seed: 1, pairsPerFace: 1 }, ctx(dir));
+    const pairs = await sampleFacePairs.create({ size: 150, margin: 1.25, scaleJitter: 0.08, shiftJitter: 0.05, brightnessJitter: 0.15, flip: true, minConfidence: 0.5, align: false, seed: 1, pairsPerFace: 1 }, ctx(dir));
     const p = await pairs.init();
     expect(p.pairs).to.have.length(44);
     expect(p.pairs.filter((x) => x.same)).to.have.length(22);

@@ -48,6 +48,7 @@ describe('mix data source', () => {
     expect(b.keys.slice(11)).to.deep.equal([0, 1, 2, 3, 4].map((i) => `m1|synth:${i}`));
     expect(b.labels, 'labels only when every part has them').to.equal(undefined);
     expect(b.cacheable).to.equal(false);
+    expect(b.cacheableSamples, 'the real part stays cacheable per sample').to.deep.equal([...Array(11).fill(true), ...Array(5).fill(false)]);
     // Images in the same order as the keys: pixel 0 holds the part's index.
     expect(Array.from(tf.tidy(() => tf.slice(b.images, [0, 0, 0, 0], [-1, 1, 1, 1]).dataSync()))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 1, 2, 3, 4]);
     disposeBatch(b);
@@ -61,6 +62,7 @@ describe('mix data source', () => {
     // a:0 → 0; b:0, b:1 → 3 + (0, 1); c:0..3 → 7 + (0, 1, 0, 1).
     expect(Array.from(b.labels!)).to.deep.equal([0, 3, 4, 7, 8, 7, 8]);
     expect(b.cacheable).to.equal(true);
+    expect(b.cacheableSamples).to.equal(undefined);
     disposeBatch(b);
   });
 
