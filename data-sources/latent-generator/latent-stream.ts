@@ -47,9 +47,16 @@ export abstract class LatentStream implements LatentGenerator {
     } else {
       latents = this.fresh(batchSize);
     }
+    let images: tf.Tensor4D;
+    try {
+      images = this.render(latents);
+    } catch (e) {
+      latents.dispose();
+      throw e;
+    }
     const keys = Array.from({ length: batchSize }, () => sampleKey(`${this.keyPrefix}:${this.counter++}`));
     this.last = { keys, latents: Float32Array.from(latents.dataSync()) };
-    return { images: this.render(latents), latents, keys, cacheable: false };
+    return { images, latents, keys, cacheable: false };
   }
 
   feedback(keys: readonly SampleKey[], std: Float32Array): void {
