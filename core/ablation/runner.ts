@@ -59,7 +59,7 @@ async function failureOf(logFile: string, code: number | null, signal: string | 
   try { tail = (await readFile(logFile, 'utf8')).slice(-20000); } catch { /* no log */ }
   const lines = tail.split('\n');
   const at = lines.map((l) => l.startsWith('error: ')).lastIndexOf(true);
-  if (at >= 0) return lines[at]!.slice('error: '.length).trim();
+  if (at >= 0) return lines[at]!.slice('error: '.length).replace(/^Error: /, '').trim();
   return signal ? `killed by ${signal}` : `exit code ${code}`;
 }
 

@@ -59,10 +59,18 @@ function displayPath(p: string): string {
 const SECTIONS: readonly Section[] = ['verification', 'agreement', 'groups', 'loss', 'cost'];
 const ROC_GRID = Array.from({ length: 101 }, (_, i) => i / 100);
 
-/** TPR of a step ROC at FPR f: the best TPR reached without exceeding f. */
-function tprAt(roc: Curve, f: number): number {
+/**
+ * TPR at FPR f on the ROC's own segments (linear between its points, as ties draw them; a vertical
+ * jump at f counts its top), so curves of different seeds can be averaged at common FPRs.
+ */
+export function tprAt(roc: Curve, f: number): number {
   let best = 0;
-  for (let i = 0; i < roc.x.length; i++) if (roc.x[i]! <= f + 1e-12 && roc.y[i]! > best) best = roc.y[i]!;
+  for (let i = 0; i < roc.x.length; i++) {
+    const x0 = roc.x[i]!, y0 = roc.y[i]!;
+    if (x0 <= f + 1e-12) best = Math.max(best, y0);
+    const x1 = roc.x[i + 1], y1 = roc.y[i + 1];
+    if (x1 !== undefined && y1 !== undefined && x0 < f && f < x1) best = Math.max(best, y0 + ((f - x0) / (x1 - x0)) * (y1 - y0));
+  }
   return best;
 }
 
