@@ -120,30 +120,36 @@ export async function runAblation(spec: AblationSpec, o: AblateOptions): Promise
       log.info(`ablation ${spec.name}: ${cells.length} cells × ${spec.seeds.length} seeds = ${total} runs; ${skipped} finished already, ${todo.length} to run, ${o.parallel ?? spec.parallel} at a time (${path.relative(process.cwd(), layout.root)}/)`);
     }
     let next = 0, started = skipped;
-    const worker = async () => {
-      while (next < todo.length) {
-        const { run, st, mode } = todo[next++]!;
-        const k = ++started;
-        log.info(`[${k}/${total}] ${run.name}: ${mode === 'new' ? 'start' : mode === 'resume' ? 'resume' : 'restart (its recipe changed; the old run is moved aside)'}`);
-        await writeCellRecipe(run, spec);
-        const attempt: Attempt = { startedAt: new Date().toISOString(), mode };
-        st.attempts.push(attempt);
-        st.status = 'running';
-        const res = await runChild(o, run, mode, (pid) => { st.pid = pid; void state.save(); });
-        Object.assign(attempt, { wallSec: res.wallSec, exitCode: res.code, signal: res.signal });
-        delete st.pid;
-        if (res.code === 0 && isFinished(run.dir, run.recipe.hash, needsEval(run))) {
-          st.status = 'done'; delete st.error; finished++;
-          const acc = collectRun(run.dir, st).values.accuracy_pct;
-          log.info(`[${k}/${total}] ${run.name}: done in ${res.wallSec.toFixed(1)} s${acc !== undefined && acc !== null ? ` (accuracy ${acc.toFixed(2)} %)` : ''}`);
-        } else {
-          st.status = 'failed'; st.error = await failureOf(run.logFile, res.code, res.signal);
-          log.warn(`[${k}/${total}] ${run.name}: failed: ${st.error} (log: ${path.relative(process.cwd(), run.logFile)})`);
-        }
-        await state.save();
+    const runOne = async ({ run, st, mode }: (typeof todo)[number]) => {
+      const k = ++started;
+      log.info(`[${k}/${total}] ${run.name}: ${mode === 'new' ? 'start' : mode === 'resume' ? 'resume' : 'restart (its recipe changed; the old run is moved aside)'}`);
+      await writeCellRecipe(run, spec);
+      const attempt: Attempt = { startedAt: new Date().toISOString(), mode };
+      st.attempts.push(attempt);
+      st.status = 'running';
+      const res = await runChild(o, run, mode, (pid) => { st.pid = pid; void state.save(); });
+      Object.assign(attempt, { wallSec: res.wallSec, exitCode: res.code, signal: res.signal });
+      delete st.pid;
+      if (res.code === 0 && isFinished(run.dir, run.recipe.hash, needsEval(run))) {
+        st.status = 'done'; delete st.error; finished++;
+        const acc = collectRun(run.dir, st).values.accuracy_pct;
+        log.info(`[${k}/${total}] ${run.name}: done in ${res.wallSec.toFixed(1)} s${acc !== undefined && acc !== null ? ` (accuracy ${acc.toFixed(2)} %)` : ''}`);
+      } else {
+        st.status = 'failed'; st.error = await failureOf(run.logFile, res.code, res.signal);
+        log.warn(`[${k}/${total}] ${run.name}: failed: ${st.error} (log: ${path.relative(process.cwd(), run.logFile)})`);
       }
+      await state.save();
     };
-    await Promise.all(Array.from({ length: Math.min(o.parallel ?? spec.parallel, Math.max(1, todo.length)) }, worker));
+    const worker = async () => { while (next < todo.length) await runOne(todo[next++]!); };
+    const parallel = o.parallel ?? spec.parallel;
+    // Nothing finished yet means a cold shared cache: the first run goes alone and fills it
+    // (teacher embeddings, detected faces, generators), so the parallel ones reuse it instead of
+    // racing to compute the same thing.
+    if (parallel > 1 && skipped === 0 && todo.length > 1) {
+      log.info('the first run goes alone: it fills the shared cache that the others reuse');
+      await runOne(todo[next++]!);
+    }
+    await Promise.all(Array.from({ length: Math.min(parallel, Math.max(1, todo.length - next)) }, worker));
 
     const inputs: RunInput[] = runs.map((run) => {
       const st = state.state.runs[run.name]!;

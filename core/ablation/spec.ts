@@ -83,6 +83,7 @@ function toSets(value: Record<string, unknown>, p: readonly (string | number)[],
 
 /** Reads and checks an ablation file. Cell recipes are checked later, when the cells are expanded. */
 export function readAblation(file: string, sets: readonly string[] = []): AblationSpec {
+  if (!existsSync(file)) throw new RecipeError({ file }, '', 'ablation file not found');
   const src = readRecipeSource(file, sets);
   const v = parseOrThrow(ablationSchema, src.value, [], src);
   const dir = path.dirname(path.resolve(file));

@@ -173,10 +173,6 @@ export function agreement(teacher: { table: EmbeddingTable; dist: Float64Array; 
   };
 }
 
-export function embeddingCacheFile(runDir: string, model: string): string {
-  return path.join(runDir, 'eval', `${model.replace(/[^A-Za-z0-9._-]/g, '_')}.embeddings.f32`);
-}
-
 /**
  * A frozen model's evaluation embeddings in the shared cache folder, one file per (model, pair
  * set, flip): every run and ablation cell with that teacher and benchmark reuses them.

@@ -97,11 +97,11 @@ parallel: 2
 
     // 4. The numbers: mean ± std and a paired delta for every metric the cell and the baseline both have.
     const s = readJson(path.join(root, 'results.json')) as AblationSummary;
-    expect(s.cells.map((c) => c.id)).to.deep.equal(['mse-normalised_standard', 'mse-normalised_narrow', 'cosine_standard', 'cosine_narrow']);
+    expect(s.cells.map((c) => c.id)).to.deep.equal(['mse-normalised_standard', 'mse-normalised_narrow', 'mse_standard', 'mse_narrow']);
     expect(s.baseline.cell).to.equal('mse-normalised_standard');
     const keys = s.metrics.map((m) => m.key);
     for (const k of ['accuracy_pct', 'tar_at_far_0.001_pct', 'auc', 'cosine', 'spearman', 'decisions_agree_pct',
-      'group_a_tpr_pct', 'group_a_fpr_pct', 'group_b_tpr_pct', 'group_b_fpr_pct', 'loss_feature_mse-normalised', 'loss_feature_cosine',
+      'group_a_tpr_pct', 'group_a_fpr_pct', 'group_b_tpr_pct', 'group_b_fpr_pct', 'loss_feature_mse-normalised', 'loss_feature_mse',
       'params', 'train_s', 'wall_s', 'train_images_per_s']) expect(keys).to.include(k);
     const base = s.cells[0]!;
     for (const c of s.cells) {
@@ -118,26 +118,26 @@ parallel: 2
     }
     // Against a hand computation from the runs' own eval.json files.
     const acc = (run: string) => 100 * readJson(path.join(cellsDir, run, 'eval.json')).student.accuracy;
-    const [x0, x1, b0, b1] = [acc('cosine_narrow_s0'), acc('cosine_narrow_s1'), acc('mse-normalised_standard_s0'), acc('mse-normalised_standard_s1')];
-    const cell = s.cells.find((c) => c.id === 'cosine_narrow')!;
+    const [x0, x1, b0, b1] = [acc('mse_narrow_s0'), acc('mse_narrow_s1'), acc('mse-normalised_standard_s0'), acc('mse-normalised_standard_s1')];
+    const cell = s.cells.find((c) => c.id === 'mse_narrow')!;
     expect(cell.stats.accuracy_pct!.mean!).to.be.closeTo((x0 + x1) / 2, 1e-9);
     expect(cell.stats.accuracy_pct!.std!).to.be.closeTo(Math.abs(x0 - x1) / Math.SQRT2, 1e-9);
     const [d0, d1] = [x0 - b0, x1 - b1], half = T_975_1DOF * (Math.abs(d0 - d1) / Math.SQRT2) / Math.SQRT2;
     expect(cell.delta!.accuracy_pct!.mean!).to.be.closeTo((d0 + d1) / 2, 1e-9);
     expect(cell.delta!.accuracy_pct!.lo!).to.be.closeTo((d0 + d1) / 2 - half, 1e-6);
     expect(cell.delta!.accuracy_pct!.hi!).to.be.closeTo((d0 + d1) / 2 + half, 1e-6);
-    expect(cell.runs[0]!.values.params).to.equal(readJson(path.join(cellsDir, 'cosine_narrow_s0', 'manifest.json')).models.student.params);
+    expect(cell.runs[0]!.values.params).to.equal(readJson(path.join(cellsDir, 'mse_narrow_s0', 'manifest.json')).models.student.params);
 
     // 5. The same numbers in report.md and results.csv.
     const md = readFileSync(path.join(root, 'report.md'), 'utf8');
     const fmt = (x: number) => x.toFixed(2).replace('-', '−');
-    expect(md).to.contain(`| cosine | narrow | 2 | ${fmt(cell.stats.accuracy_pct!.mean!)} ± ${fmt(cell.stats.accuracy_pct!.std!)} |`);
+    expect(md).to.contain(`| mse | narrow | 2 | ${fmt(cell.stats.accuracy_pct!.mean!)} ± ${fmt(cell.stats.accuracy_pct!.std!)} |`);
     const sign = (x: number) => (x > 0 ? '+' : x < 0 ? '−' : '') + Math.abs(x).toFixed(2);
     expect(md).to.contain(`${sign(cell.delta!.accuracy_pct!.mean!)} [${sign(cell.delta!.accuracy_pct!.lo!)}, ${sign(cell.delta!.accuracy_pct!.hi!)}]`);
     for (const m of s.metrics) expect(md, m.label).to.contain(m.label.replace(/\|/g, '\\|'));
     const csv = readFileSync(path.join(root, 'results.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
     const col = (name: string) => csv[0]!.indexOf(name);
-    const row = csv.find((r) => r[0] === 'cosine_narrow')!;
+    const row = csv.find((r) => r[0] === 'mse_narrow')!;
     expect(Number(row[col('accuracy_pct_mean')])).to.be.closeTo(cell.stats.accuracy_pct!.mean!, 1e-9);
     expect(Number(row[col('accuracy_pct_delta_lo95')])).to.be.closeTo(cell.delta!.accuracy_pct!.lo!, 1e-9);
     expect(readFileSync(path.join(root, 'runs.csv'), 'utf8').trim().split('\n')).to.have.length(9);

@@ -116,14 +116,14 @@ seeds: [4, 9]
 
     it('feature-kd-losses (runnable today) plans 2 losses × 2 widths; the short variant keeps the factors', async () => {
       const full = await planRuns(readAblation(path.join(dir, 'feature-kd-losses.yaml')), rootFor);
-      expect(full.cells.map((c) => c.id)).to.deep.equal(['mse-normalised_standard', 'mse-normalised_narrow', 'cosine_standard', 'cosine_narrow']);
+      expect(full.cells.map((c) => c.id)).to.deep.equal(['mse-normalised_standard', 'mse-normalised_narrow', 'mse_standard', 'mse_narrow']);
       expect(full.runs).to.have.length(12);
       const short = await planRuns(readAblation(path.join(dir, 'feature-kd-losses-short.yaml')), rootFor);
       expect(short.runs.map((r) => r.name)).to.deep.equal([
-        'mse-normalised_standard_s0', 'mse-normalised_narrow_s0', 'cosine_standard_s0', 'cosine_narrow_s0',
-        'mse-normalised_standard_s1', 'mse-normalised_narrow_s1', 'cosine_standard_s1', 'cosine_narrow_s1']);
+        'mse-normalised_standard_s0', 'mse-normalised_narrow_s0', 'mse_standard_s0', 'mse_narrow_s0',
+        'mse-normalised_standard_s1', 'mse-normalised_narrow_s1', 'mse_standard_s1', 'mse_narrow_s1']);
       const r = short.runs[3]!.recipe;
-      expect([r.stages[0]!.recipe.steps, r.stages[0]!.strategy.options.loss, (r.student!.options.widths as number[]).join(',')]).to.deep.equal([60, 'cosine', '8,16,32,64']);
+      expect([r.stages[0]!.recipe.steps, r.stages[0]!.strategy.options.loss, (r.student!.options.widths as number[]).join(',')]).to.deep.equal([60, 'mse', '8,16,32,64']);
     });
 
     it('the SynthDistill and EKD examples fail today only for the kinds still being written', async () => {
