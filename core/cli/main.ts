@@ -11,6 +11,7 @@ import { build, buildContext, evaluateModels, runDirOf, runRecipe } from '../eng
 import { planRuns } from '../ablation/cells.js';
 import { isFinished } from '../ablation/results.js';
 import { runAblation } from '../ablation/runner.js';
+import { stopWhenStdinCloses } from './parent-watch.js';
 import { readAblation } from '../ablation/spec.js';
 import { RecipeError } from '../recipe/errors.js';
 import { recipeJsonSchema } from '../recipe/json-schema.js';
@@ -24,13 +25,6 @@ import type { Teacher } from '../interfaces/teacher.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-/** Ablation children: stdin is a pipe from the sweep, so its end means the sweep is gone. */
-function stopWhenStdinCloses(): void {
-  process.stdin.on('end', () => process.exit(143));
-  process.stdin.on('error', () => process.exit(143));
-  process.stdin.resume();
-  (process.stdin as unknown as { unref?: () => void }).unref?.(); // never keeps a finished run alive
-}
 
 /** Exit codes: 0 ok, 2 bad input (recipe, flags), 3 the run failed (and said why). */
 export async function main(argv: readonly string[], modules: readonly ContainerModule[]): Promise<number> {

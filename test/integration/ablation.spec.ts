@@ -57,9 +57,10 @@ parallel: 2
     let firstErr = '';
     sweep.stderr.on('data', (d) => (firstErr += d));
     const closed = new Promise<void>((r) => sweep.on('close', () => r()));
+    let midway: string[] = [];
     for (let i = 0; i < 4000; i++) {
       const s = runStatus(cellsDir);
-      if (s.complete.length >= 2 && s.partial.length >= 1) break;
+      if (s.complete.length >= 2 && s.partial.length >= 1) { midway = s.partial; break; }
       await sleep(50);
     }
     sweep.kill('SIGKILL');
@@ -69,6 +70,8 @@ parallel: 2
     for (let i = 0; i < 100 && pids.some(alive); i++) await sleep(100);
     expect(pids.filter(alive), 'children still running after the sweep was killed').to.deep.equal([]);
     const atKill = runStatus(cellsDir);
+    // Stopped, not run to the end: a run that was mid-training when the sweep died is still unfinished.
+    expect(midway.filter((n) => !atKill.complete.includes(n)), `mid-training at the kill: ${midway.join(', ')}`).to.not.be.empty;
     expect(atKill.complete.length, firstErr).to.be.at.least(2);
     expect(atKill.complete.length).to.be.below(8);
     const finishedAt = Object.fromEntries(atKill.complete.map((n) => [n, readJson(path.join(cellsDir, n, 'manifest.json')).finishedAt as string]));
@@ -168,5 +171,30 @@ parallel: 1
     const again = await runCliAsync(['ablate', file]);
     expect(again.code).to.equal(3);
     expect(again.stderr).to.contain('2 runs; 1 finished already, 1 to run');
+  });
+
+  it('a run started by a sweep stops when the sweep dies, even mid-training with no I/O between steps', async () => {
+    const f = await ablationFixture('ablate-orphan', { steps: 3000, checkpointEvery: 1000 });
+    const recipe = path.join(f.dir, 'long.yaml'), stepFile = path.join(f.dir, 'step');
+    writeFileSync(recipe, readFileSync(f.base, 'utf8').replace('name: base', `name: long\nplugins: [${path.resolve('dist/test/fixtures/test-strategies.js')}]`)
+      .replace('{ kind: feature-kd, loss: mse-normalised }', '{ kind: test-count-steps }'));
+    // A stand-in for the sweep: it starts the run with stdin piped, prints the run's pid, then waits.
+    const parent = spawn(process.execPath, ['-e', `
+      const { spawn } = require('node:child_process');
+      const c = spawn(process.execPath, [${JSON.stringify(CLI)}, 'run', ${JSON.stringify(recipe)}, '--stop-with-parent', '--quiet'], { stdio: ['pipe', 'ignore', 'ignore'] });
+      console.log(c.pid);
+      setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, FACEDISTILL_TEST_STEP_FILE: stepFile } });
+    const pid = await new Promise<number>((r) => parent.stdout.once('data', (d) => r(Number(String(d).trim()))));
+    const step = () => (existsSync(stepFile) ? Number(readFileSync(stepFile, 'utf8')) : 0);
+    for (let i = 0; i < 1200 && step() < 20; i++) await sleep(50);
+    const atKill = step();
+    expect(atKill, 'the run reached its training loop').to.be.at.least(20);
+    parent.kill('SIGKILL');
+    for (let i = 0; i < 1200 && alive(pid); i++) await sleep(100);
+    expect(alive(pid)).to.equal(false);
+    // It stopped right away: a stdin listener on the busy main thread would hear the pipe close only
+    // at the first I/O, the checkpoint at step 1000.
+    expect(step() - atKill, `steps after the kill (killed at ${atKill})`).to.be.below(500);
+    expect(readJson(path.join(f.runsDir, 'long', 'manifest.json')).status).to.equal('running');
   });
 });
