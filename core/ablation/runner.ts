@@ -89,7 +89,8 @@ export async function runAblation(spec: AblationSpec, o: AblateOptions): Promise
   const { log } = o;
   const { layout, cells, runs } = await planRuns(spec, o.rootFor);
   await ensureDir(layout.cellsDir);
-  const release = await takeLock(layout);
+  // --report-only reads run folders and writes the report only: it may run beside a live sweep.
+  const release = o.reportOnly ? async () => {} : await takeLock(layout);
   const state = SweepStateFile.load(path.join(layout.root, 'ablation.json'), spec.name, spec.file);
   let skipped = 0, finished = 0;
   try {
@@ -98,7 +99,7 @@ export async function runAblation(spec: AblationSpec, o: AblateOptions): Promise
     for (const run of runs) {
       const st = state.run(run.name, run.cell.id, run.seed, run.recipe.hash);
       // A child of a killed sweep may still be finishing its last write.
-      if (st.status === 'running') {
+      if (st.status === 'running' && !o.reportOnly) {
         if (st.pid !== undefined) for (let i = 0; i < 300 && alive(st.pid); i++) await sleep(100);
         const last = st.attempts.at(-1);
         if (last && last.wallSec === undefined) last.interrupted = true;
@@ -114,7 +115,7 @@ export async function runAblation(spec: AblationSpec, o: AblateOptions): Promise
       const h = manifestHash(run.dir);
       todo.push({ run, st, mode: h === undefined ? 'new' : h === run.recipe.hash ? 'resume' : 'fresh' });
     }
-    await state.save();
+    if (!o.reportOnly) await state.save();
     const total = runs.length;
     if (!o.reportOnly) {
       log.info(`ablation ${spec.name}: ${cells.length} cells × ${spec.seeds.length} seeds = ${total} runs; ${skipped} finished already, ${todo.length} to run, ${o.parallel ?? spec.parallel} at a time (${path.relative(process.cwd(), layout.root)}/)`);
@@ -164,7 +165,7 @@ export async function runAblation(spec: AblationSpec, o: AblateOptions): Promise
     await writeJsonAtomic(path.join(layout.root, 'results.json'), summary);
     return { layout, summary, finished, failed: inputs.filter((r) => r.status === 'failed').length, skipped };
   } finally {
-    await state.save();
+    if (!o.reportOnly) await state.save();
     await release();
   }
 }

@@ -76,6 +76,13 @@ parallel: 2
     expect(atKill.complete.length).to.be.below(8);
     const finishedAt = Object.fromEntries(atKill.complete.map((n) => [n, readJson(path.join(cellsDir, n, 'manifest.json')).finishedAt as string]));
 
+    // A report of what is finished so far, without running anything or touching the sweep's record.
+    const record = readFileSync(path.join(root, 'ablation.json'), 'utf8');
+    const partial = await runCliAsync(['ablate', file, '--report-only']);
+    expect(partial.code, partial.stderr).to.equal(0);
+    expect(readFileSync(path.join(root, 'report.md'), 'utf8')).to.contain(`8 runs: ${atKill.complete.length} finished, 0 failed, ${8 - atKill.complete.length} not run.`);
+    expect(readFileSync(path.join(root, 'ablation.json'), 'utf8')).to.equal(record);
+
     // 2. Resume: finished runs are skipped (same recipe hash), interrupted ones continue from their checkpoint.
     const resumed = await runCliAsync(['ablate', file]);
     expect(resumed.code, resumed.stderr).to.equal(0);
