@@ -132,7 +132,7 @@ seeds: [4, 9]
           await planRuns(readAblation(path.join(dir, `${name}.yaml`)), rootFor);
         } catch (e) {
           expect(e, name).to.be.instanceOf(RecipeError);
-          expect((e as Error).message, name).to.match(/unknown (strategy|data|head) kind "(synthdistill|latent-generator|margin-only|ekd|arcface)"|not found: \.\.\/shared\/data/);
+          expect((e as Error).message, name).to.match(/unknown (strategy|data|head) kind "(synthdistill|pca-face|margin-only|ekd|arcface)"|not found: \.\.\/shared\/data/);
         }
       }
     });
