@@ -4,6 +4,7 @@ import type { ContainerModule } from 'inversify';
 import { headsModule } from './core/heads/module.js';
 import { modelsModule } from './core/models/module.js';
 import folderPairs from './data-sources/folder-pairs/folder-pairs.js';
+import groupPairs from './data-sources/group-pairs/group-pairs.js';
 import imageFolder from './data-sources/image-folder/image-folder.js';
 import insightfaceBin from './data-sources/insightface-bin/insightface-bin.js';
 import latentGenerators from './data-sources/latent-generator/module.js';
@@ -32,6 +33,7 @@ export const builtinModules: readonly ContainerModule[] = [
   lfwPairs,
   insightfaceBin,
   folderPairs,
+  groupPairs,
   // strategies
   featureKd,
   rkd,

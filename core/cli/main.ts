@@ -1,4 +1,5 @@
-import { Command, CommanderError } from 'commander';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
 import type { ContainerModule } from 'inversify';
 import { stringify as toYaml } from 'yaml';
 import { selectBackend } from '../backends/select.js';
@@ -7,6 +8,11 @@ import { ContributionRegistry } from '../di/registry.js';
 import { SLOTS } from '../di/contribution.js';
 import { RunError } from '../engine/errors.js';
 import { build, buildContext, evaluateModels, runDirOf, runRecipe } from '../engine/run.js';
+import { planRuns } from '../ablation/cells.js';
+import { isFinished } from '../ablation/results.js';
+import { runAblation } from '../ablation/runner.js';
+import { stopWhenStdinCloses } from './parent-watch.js';
+import { readAblation } from '../ablation/spec.js';
 import { RecipeError } from '../recipe/errors.js';
 import { recipeJsonSchema } from '../recipe/json-schema.js';
 import { loadRecipe } from '../recipe/load.js';
@@ -18,6 +24,7 @@ import path from 'node:path';
 import type { Teacher } from '../interfaces/teacher.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
 
 /** Exit codes: 0 ok, 2 bad input (recipe, flags), 3 the run failed (and said why). */
 export async function main(argv: readonly string[], modules: readonly ContainerModule[]): Promise<number> {
@@ -34,8 +41,10 @@ export async function main(argv: readonly string[], modules: readonly ContainerM
     .option('--resume', 'continue the run in runs/<name>/ from its latest checkpoint')
     .option('--fresh', 'move an existing runs/<name>/ aside and start again')
     .option('--quiet', 'no progress bar or info lines')
+    .addOption(new Option('--stop-with-parent', 'exit when stdin closes (ablation cells: a killed sweep leaves no orphan runs)').hideHelp())
     .addHelpText('after', '\nExample:\n  npx facedistill run examples/quickstart.yaml --set stages.0.steps=50\n')
-    .action(async (file: string, o: { set: string[]; resume?: boolean; fresh?: boolean; quiet?: boolean }) => {
+    .action(async (file: string, o: { set: string[]; resume?: boolean; fresh?: boolean; quiet?: boolean; stopWithParent?: boolean }) => {
+      if (o.stopWithParent) stopWhenStdinCloses();
       const log = stderrLogger(o.quiet);
       const recipe = await loadRecipe(file, o.set, root);
       const res = await runRecipe(recipe, { root, log, ...(o.resume ? { resume: true } : {}), ...(o.fresh ? { fresh: true } : {}), progress: !o.quiet });
@@ -100,6 +109,36 @@ export async function main(argv: readonly string[], modules: readonly ContainerM
         teacher.dispose();
         studentModel?.dispose();
       }
+    });
+
+  program.command('ablate')
+    .description('run an ablation (factors × levels × seeds, each run in its own process), resumably; write runs/<name>/report.md, report.html, results.csv, results.json')
+    .argument('<ablation>', 'ablation YAML (base recipe, factors, seeds, baseline, parallel)')
+    .option('--set <key=value>', 'override an ablation key (repeatable), e.g. --set parallel=2 --set seeds=[0]', collect, [])
+    .option('--parallel <n>', 'runs at once (overrides parallel:)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new RecipeError({ file: '--parallel' }, '', `expected a positive integer, got "${v}"`);
+      return n;
+    })
+    .option('--report-only', 'run nothing: rewrite the report from the runs already finished')
+    .option('--plan', 'list the runs (and which are finished) and exit')
+    .addHelpText('after', '\nA finished run (same merged recipe hash) is never re-run; run the command again to continue a killed sweep.\n\nExample:\n  npx facedistill ablate examples/ablations/feature-kd-losses-short.yaml\n')
+    .action(async (file: string, o: { set: string[]; parallel?: number; reportOnly?: boolean; plan?: boolean }) => {
+      const log = stderrLogger(false);
+      const spec = readAblation(file, o.set);
+      const rootFor = () => createRootContainer(modules);
+      if (o.plan) {
+        const { runs, layout } = await planRuns(spec, rootFor);
+        for (const r of runs) process.stdout.write(`${r.name.padEnd(40)} ${isFinished(r.dir, r.recipe.hash, r.recipe.evalPairs !== undefined) ? 'finished' : 'to run'}  ${r.cell.isBaseline ? 'baseline ' : ''}recipe ${r.recipe.hash.slice(0, 12)}\n`);
+        process.stdout.write(`${runs.length} runs → ${path.relative(process.cwd(), layout.root)}/\n`);
+        return;
+      }
+      const res = await runAblation(spec, {
+        rootFor, log, cliEntry: fileURLToPath(new URL('../../cli.js', import.meta.url)),
+        ...(o.parallel !== undefined ? { parallel: o.parallel } : {}), ...(o.reportOnly ? { reportOnly: true } : {}),
+      });
+      log.info(`report: ${path.relative(process.cwd(), path.join(res.layout.root, 'report.md'))} and report.html (${res.skipped} runs were finished already, ${res.finished} finished now, ${res.failed} failed)`);
+      if (res.failed > 0) throw new RunError(`${res.failed} run(s) failed; their errors are in the report. Run the command again to retry them`);
     });
 
   program.command('schema')

@@ -9,7 +9,7 @@ import { selectBackend, type BackendChoice } from '../backends/select.js';
 import type { BuildContext, Slot, SlotTypes } from '../di/contribution.js';
 import { TOKENS } from '../di/tokens.js';
 import type { ContributionRegistry } from '../di/registry.js';
-import { agreement, embedImages, embeddingCacheFile, verify, type AgreementResult, type PairSet, type VerificationResult } from '../eval/evaluate.js';
+import { agreement, embedImages, sharedEmbeddingCacheFile, verify, type AgreementResult, type PairSet, type VerificationResult } from '../eval/evaluate.js';
 import type { RunEvent } from '../interfaces/events.js';
 import type { DataSource, DataSourceInfo } from '../interfaces/data-source.js';
 import type { Teacher } from '../interfaces/teacher.js';
@@ -26,6 +26,7 @@ import { RunError } from './errors.js';
 import { MetricsJsonlSink, ProgressSink } from './sinks.js';
 import { TeacherCache } from './teacher-cache.js';
 import { Rng } from '../util/rng.js';
+import { hashJson } from '../util/hash.js';
 import { trainStage } from './trainer.js';
 import type { Hook } from '../interfaces/hook.js';
 import type { Sink } from '../interfaces/sink.js';
@@ -98,8 +99,13 @@ export async function build<S extends Slot>(c: ResolvedComponent<S>, ctx: BuildC
   return c.contribution.create(options as never, ctx) as Promise<SlotTypes[S]>;
 }
 
+/** The shared cache folder of a recipe: `cacheDir:`, else `<runsDir>/.cache`. */
+export function cacheDirOf(recipe: Recipe): string {
+  return path.resolve(recipe.shape.cacheDir ?? path.join(recipe.shape.runsDir, '.cache'));
+}
+
 export function buildContext(recipe: Recipe, dir: string, log: Logger, seedOffset = 0, stageOutput?: BuildContext['stageOutput']): BuildContext {
-  return contextFor(recipe.registry, { seed: recipe.shape.seed + seedOffset, runDir: dir, log, cacheDir: path.resolve(recipe.shape.runsDir, '.cache'), ...(stageOutput ? { stageOutput } : {}) });
+  return contextFor(recipe.registry, { seed: recipe.shape.seed + seedOffset, runDir: dir, log, cacheDir: cacheDirOf(recipe), ...(stageOutput ? { stageOutput } : {}) });
 }
 
 /** A BuildContext whose `build` resolves nested components through the registry. */
@@ -127,13 +133,13 @@ export async function evaluateModels(recipe: Recipe, dir: string, log: Logger, m
   try {
     const init = await source.init();
     const set: PairSet = { source, ...init };
-    const settings = { flip: ev.flip, batchSize: ev.batchSize, far: ev.far };
+    const settings = { flip: ev.flip, batchSize: ev.batchSize, far: ev.far, ...(ev.fairness ? { fairness: ev.fairness } : {}) };
     log.info(`eval: ${set.pairs.length} pairs, ${set.images.length} images — ${source.protocol}`);
     const progress = (what: string) => {
       let next = 0.2;
       return (done: number, total: number) => { if (done / total >= next) { log.info(`eval: ${what} ${done}/${total} images`); next += 0.2; } };
     };
-    const te = await embedImages(set, (x) => models.teacher.embed(x), settings, embeddingCacheFile(dir, `teacher-${models.teacher.name}`), models.teacher.weightsHash, progress(models.teacher.name));
+    const te = await embedImages(set, (x) => models.teacher.embed(x), settings, sharedEmbeddingCacheFile(cacheDirOf(recipe), `teacher-${models.teacher.name}`, hashJson([set.listHash, models.teacher.weightsHash, ev.flip])), models.teacher.weightsHash, progress(models.teacher.name));
     const tv = verify(set, te.table, settings, te.seconds);
     log.info(`eval: teacher ${models.teacher.name}: accuracy ${(100 * tv.accuracy).toFixed(2)} ± ${(100 * tv.std).toFixed(2)} %`);
     if (!models.student) return { teacher: strip(tv) };
@@ -196,6 +202,10 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
       run: recipe.shape.name, status: 'running', recipeFile: recipe.source.file, recipeHash: recipe.hash,
       recipe: mergedRecipe(recipe), packages: packageVersions(), gitRevision: gitRevision(),
       backend, teacherWeights: { [teacher.name]: teacher.weightsHash }, data: {} as Record<string, DataSourceInfo>,
+      models: {
+        teacher: { name: teacher.name, params: teacher.paramCount, dim: teacher.embeddingDim },
+        student: { name: student.name, params: student.paramCount, dim: student.embeddingDim },
+      },
       startedAt: new Date().toISOString(),
     };
     await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);

@@ -23,19 +23,16 @@ export class TeacherCache {
   constructor(readonly teacher: Teacher, cacheDir?: string, dataListHash?: string) {
     if (cacheDir && dataListHash) {
       const key = hashJson({ weights: teacher.weightsHash, contract: teacher.contract, data: dataListHash }).slice(0, 24);
-      this.file = path.join(cacheDir, 'teacher-embeddings', `${key}.f32`);
+      this.file = path.join(cacheDir, 'teacher-embeddings', `${key}.bin`);
     }
   }
 
   /** Loads rows saved by earlier runs, if any. */
   async load(): Promise<number> {
-    if (!this.file || !existsSync(this.file) || !existsSync(this.file + '.json')) return 0;
-    const meta = JSON.parse(await readFile(this.file + '.json', 'utf8')) as { dim: number; keys: SampleKey[] };
-    if (meta.dim !== this.teacher.embeddingDim) return 0;
-    const b = await readFile(this.file);
-    const data = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    if (data.length !== meta.keys.length * meta.dim) return 0; // a torn file: recompute
-    meta.keys.forEach((k, i) => this.rows.set(k, data.subarray(i * meta.dim, (i + 1) * meta.dim)));
+    if (!this.file || !existsSync(this.file)) return 0;
+    const file = decodeCacheFile(await readFile(this.file));
+    if (!file || file.dim !== this.teacher.embeddingDim) return 0; // torn or foreign: recompute
+    file.keys.forEach((k, i) => this.rows.set(k, file.data.subarray(i * file.dim, (i + 1) * file.dim)));
     this.saved = this.rows.size;
     return this.rows.size;
   }
@@ -47,8 +44,7 @@ export class TeacherCache {
     const keys = [...this.rows.keys()];
     const data = new Float32Array(keys.length * d);
     keys.forEach((k, i) => data.set(this.rows.get(k)!, i * d));
-    await writeFileAtomic(this.file, new Uint8Array(data.buffer));
-    await writeFileAtomic(this.file + '.json', JSON.stringify({ teacher: this.teacher.name, dim: d, keys }));
+    await writeFileAtomic(this.file, encodeCacheFile({ teacher: this.teacher.name, dim: d, keys }, data));
     this.saved = keys.length;
   }
 
@@ -80,4 +76,32 @@ export class TeacherCache {
   }
 
   get size(): number { return this.rows.size; }
+}
+
+// Keys and rows live in one file written by one atomic rename: ablation cells running in
+// parallel save the same cache, and a key list from one process beside rows from another
+// would silently pair images with the wrong embeddings.
+const MAGIC = 'FDTC1\n';
+
+function encodeCacheFile(header: { teacher: string; dim: number; keys: readonly SampleKey[] }, data: Float32Array): Uint8Array {
+  const head = new TextEncoder().encode(JSON.stringify(header));
+  const pad = (4 - ((MAGIC.length + 4 + head.length) % 4)) % 4; // rows start 4-byte aligned
+  const out = new Uint8Array(MAGIC.length + 4 + head.length + pad + data.byteLength);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(out.buffer).setUint32(MAGIC.length, head.length + pad, true);
+  out.set(head, MAGIC.length + 4);
+  out.fill(0x20, MAGIC.length + 4 + head.length, MAGIC.length + 4 + head.length + pad);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), MAGIC.length + 4 + head.length + pad);
+  return out;
+}
+
+function decodeCacheFile(b: Buffer): { dim: number; keys: SampleKey[]; data: Float32Array } | undefined {
+  if (b.length < MAGIC.length + 4 || b.subarray(0, MAGIC.length).toString('latin1') !== MAGIC) return undefined;
+  const headLen = b.readUInt32LE(MAGIC.length);
+  const start = MAGIC.length + 4 + headLen;
+  if (start > b.length || (b.length - start) % 4 !== 0) return undefined;
+  let header: { dim: number; keys: SampleKey[] };
+  try { header = JSON.parse(b.subarray(MAGIC.length + 4, start).toString('utf8')) as typeof header; } catch { return undefined; }
+  const data = new Float32Array(b.buffer.slice(b.byteOffset + start, b.byteOffset + b.length));
+  return data.length === header.keys.length * header.dim ? { dim: header.dim, keys: header.keys, data } : undefined;
 }

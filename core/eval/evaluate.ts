@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { PairSource, VerificationPair } from '../interfaces/pair-source.js';
+import type { PairGroups, PairSource, VerificationPair } from '../interfaces/pair-source.js';
 import type { SampleKey } from '../interfaces/data-source.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { decisionAgreement, meanCosine, spearman } from './agreement.js';
-import { kfoldAccuracy, pairDistances, rocAuc, tarAtFar } from './verification.js';
+import { evaluateGroups, type FairnessSettings, type GroupEvaluation } from './groups.js';
+import { kfoldAccuracy, pairDistances, rocAuc, rocCurve, tarAtFar, type RocCurve } from './verification.js';
 
 /** Embeds [N,H,W,3] 0..255 images; returns [N, D] (caller disposes). */
 export type EmbedFn = (images: tf.Tensor4D) => Promise<tf.Tensor2D>;
@@ -15,6 +16,8 @@ export interface EvalSettings {
   readonly flip: boolean;
   readonly batchSize: number;
   readonly far: readonly number[];
+  /** Per-group metrics settings (7.7); defaults stdDdof 1, kfold. */
+  readonly fairness?: FairnessSettings;
 }
 
 export interface PairSet {
@@ -22,6 +25,7 @@ export interface PairSet {
   readonly pairs: readonly VerificationPair[];
   readonly images: readonly SampleKey[];
   readonly listHash: string;
+  readonly groups?: PairGroups;
 }
 
 export interface VerificationResult {
@@ -36,7 +40,30 @@ export interface VerificationResult {
   /** TPR at each target FAR (nearest-FPR rule, strategy-specs 7.6), keyed by the FAR as written. */
   readonly tarAtFar: Readonly<Record<string, number>>;
   readonly auc: number;
+  /** The ROC (score = cos), thinned for plots: corners only, at most ROC_POINTS points. */
+  readonly roc: { readonly fpr: readonly number[]; readonly tpr: readonly number[] };
+  /** Per-group metrics where the pair source labels groups. */
+  readonly groups?: GroupEvaluation;
   readonly imagesPerSec: number;
+}
+
+export const ROC_POINTS = 200;
+
+/**
+ * Drops ROC points that lie on the segment between their neighbours (they change no plot),
+ * then keeps evenly spaced points (first and last included) if more than `max` remain.
+ */
+export function thinRoc(roc: RocCurve, max = ROC_POINTS): { fpr: number[]; tpr: number[] } {
+  const n = roc.fpr.length;
+  const keep: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i === 0 || i === n - 1) { keep.push(i); continue; }
+    const [x0, y0, x1, y1, x2, y2] = [roc.fpr[keep.at(-1)!]!, roc.tpr[keep.at(-1)!]!, roc.fpr[i]!, roc.tpr[i]!, roc.fpr[i + 1]!, roc.tpr[i + 1]!];
+    if (Math.abs((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)) > 1e-12) keep.push(i);
+  }
+  const picked = keep.length <= max ? keep : Array.from({ length: max }, (_, j) => keep[Math.round(j * (keep.length - 1) / (max - 1))]!);
+  const r6 = (x: number) => Math.round(x * 1e6) / 1e6;
+  return { fpr: picked.map((i) => r6(roc.fpr[i]!)), tpr: picked.map((i) => r6(roc.tpr[i]!)) };
 }
 
 /** Unit embeddings, one per image, computed once and cached on disk beside the run. */
@@ -121,6 +148,8 @@ export function verify(set: PairSet, table: EmbeddingTable, s: EvalSettings, sec
     accuracy: k.accuracy, std: k.std, foldAccuracies: k.foldAccuracies, thresholds: k.thresholds,
     tarAtFar: Object.fromEntries(s.far.map((f) => [String(f), tar.tpr[String(f)]!])),
     auc: rocAuc(scores, same),
+    roc: thinRoc(rocCurve(scores, same)),
+    ...(set.groups ? { groups: evaluateGroups(set.groups, set.pairs.map((p) => p.group), dist, same, k.predictions, s.fairness) } : {}),
     imagesPerSec: seconds > 0 ? set.images.length * (s.flip ? 2 : 1) / seconds : NaN,
     dist, predictions: k.predictions,
   };
@@ -144,6 +173,10 @@ export function agreement(teacher: { table: EmbeddingTable; dist: Float64Array; 
   };
 }
 
-export function embeddingCacheFile(runDir: string, model: string): string {
-  return path.join(runDir, 'eval', `${model.replace(/[^A-Za-z0-9._-]/g, '_')}.embeddings.f32`);
+/**
+ * A frozen model's evaluation embeddings in the shared cache folder, one file per (model, pair
+ * set, flip): every run and ablation cell with that teacher and benchmark reuses them.
+ */
+export function sharedEmbeddingCacheFile(cacheDir: string, model: string, key: string): string {
+  return path.join(cacheDir, 'eval-embeddings', `${model.replace(/[^A-Za-z0-9._-]/g, '_')}-${key.slice(0, 16)}.embeddings.f32`);
 }

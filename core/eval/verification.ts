@@ -450,6 +450,36 @@ function singleLabel(labels: Readonly<Record<string, string>>, name: string): st
   return parts.length === 1 ? parts[0] : undefined;
 }
 
+/** The LFW rule (7.7): the group g when both identities carry exactly the single label g, else undefined. */
+export function labelledPairGroup(labels: Readonly<Record<string, string>>, nameA: string, nameB: string): string | undefined {
+  const g = singleLabel(labels, nameA);
+  return g !== undefined && singleLabel(labels, nameB) === g ? g : undefined;
+}
+
+/**
+ * Per-group counts and held-out TPR/FPR of pairs that carry a group (undefined = in no group).
+ * Rows are ordered by pair count, largest first.
+ */
+export function groupBreakdown(groups: readonly (string | undefined)[], same: readonly boolean[], predictions: readonly boolean[]): readonly GroupBreakdownRow[] {
+  if (groups.length !== predictions.length || same.length !== predictions.length) {
+    throw new Error(`groupBreakdown: ${groups.length} groups, ${same.length} labels but ${predictions.length} predictions`);
+  }
+  const acc = new Map<string, { genuine: number; impostor: number; tp: number; fp: number }>();
+  groups.forEach((g, i) => {
+    if (g === undefined) return;
+    const r = acc.get(g) ?? { genuine: 0, impostor: 0, tp: 0, fp: 0 };
+    if (same[i]) { r.genuine++; if (predictions[i]) r.tp++; } else { r.impostor++; if (predictions[i]) r.fp++; }
+    acc.set(g, r);
+  });
+  return [...acc.entries()]
+    .map(([group, r]) => ({
+      group, pairs: r.genuine + r.impostor, genuine: r.genuine, impostor: r.impostor,
+      truePositives: r.tp, falsePositives: r.fp,
+      tpr: r.genuine > 0 ? r.tp / r.genuine : null, fpr: r.impostor > 0 ? r.fp / r.impostor : null,
+    }))
+    .sort((x, y) => y.pairs - x.pairs || (x.group < y.group ? -1 : 1));
+}
+
 /**
  * LFW per-group breakdown (7.7, project rule): a pair belongs to group g only if both identities carry
  * exactly the single label g; other pairs are excluded. Uses the held-out predictions of the standard
@@ -462,19 +492,5 @@ export function labelledGroupBreakdown(
   predictions: readonly boolean[],
 ): readonly GroupBreakdownRow[] {
   if (pairs.length !== predictions.length) throw new Error(`labelledGroupBreakdown: ${pairs.length} pairs but ${predictions.length} predictions`);
-  const acc = new Map<string, { genuine: number; impostor: number; tp: number; fp: number }>();
-  pairs.forEach((p, i) => {
-    const g = singleLabel(labels, p.a.name);
-    if (g === undefined || singleLabel(labels, p.b.name) !== g) return;
-    const r = acc.get(g) ?? { genuine: 0, impostor: 0, tp: 0, fp: 0 };
-    if (p.same) { r.genuine++; if (predictions[i]) r.tp++; } else { r.impostor++; if (predictions[i]) r.fp++; }
-    acc.set(g, r);
-  });
-  return [...acc.entries()]
-    .map(([group, r]) => ({
-      group, pairs: r.genuine + r.impostor, genuine: r.genuine, impostor: r.impostor,
-      truePositives: r.tp, falsePositives: r.fp,
-      tpr: r.genuine > 0 ? r.tp / r.genuine : null, fpr: r.impostor > 0 ? r.fp / r.impostor : null,
-    }))
-    .sort((x, y) => y.pairs - x.pairs || (x.group < y.group ? -1 : 1));
+  return groupBreakdown(pairs.map((p) => labelledPairGroup(labels, p.a.name, p.b.name)), pairs.map((p) => p.same), predictions);
 }

@@ -58,11 +58,19 @@ export const stageSchema = z.strictObject({
 });
 export type StageRecipe = z.infer<typeof stageSchema>;
 
+export const fairnessSchema = z.strictObject({
+  stdDdof: z.union([z.literal(0), z.literal(1)]).default(1).describe('ddof of the across-group STD (strategy-specs 7.7: 1, as TFace)'),
+  thresholdMode: z.enum(['kfold', 'singleBest']).default('kfold')
+    .describe('per-group accuracy: 10-fold cross-validation within the group, or one best threshold on the whole group (no CV, optimistic)'),
+});
+export type FairnessOptions = z.infer<typeof fairnessSchema>;
+
 export const evalSchema = z.strictObject({
   pairs: componentRef,
   flip: z.boolean().default(true).describe('flip test: embed x and flip_W(x), sum, normalise (strategy-specs 7.1)'),
   batchSize: z.number().int().positive().default(32),
   far: z.array(z.number().gt(0).lt(1)).default([1e-3, 1e-4]).describe('FAR targets for TAR@FAR'),
+  fairness: fairnessSchema.optional().describe('per-group metrics where the pairs carry group labels (defaults: stdDdof 1, kfold)'),
 });
 export type EvalRecipe = z.infer<typeof evalSchema>;
 
@@ -77,6 +85,8 @@ export const recipeSchema = z.strictObject({
   seed: z.number().int().min(0).default(0),
   backend: z.enum(BACKENDS).default('auto'),
   runsDir: z.string().default('runs'),
+  cacheDir: z.string().optional()
+    .describe('shared cache (teacher embeddings, fitted generators, detected faces); default <runsDir>/.cache. Ablation cells point theirs at one folder'),
   teacher: componentRef,
   student: componentRef.optional(),
   data: componentRef.optional(),

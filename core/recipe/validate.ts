@@ -140,7 +140,8 @@ function toRecipeError(issue: z.core.$ZodIssue, prefix: Path, schema: z.ZodType,
   }
 }
 
-function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, prefix: Path, src: RecipeSource): T {
+/** Parses `value` with `schema`; the first issue becomes a located RecipeError (also for other YAML files read by readRecipeSource). */
+export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, prefix: Path, src: RecipeSource): T {
   const r = withFileChecks(() => schema.safeParse(value));
   if (r.success) return r.data;
   throw toRecipeError(r.error.issues[0]!, prefix, schema, value, src);
@@ -213,7 +214,7 @@ export function validateRecipe(src: RecipeSource, reg: ContributionRegistry): Re
 
   // Hash what determines the results: validated values with defaults filled in.
   const hashed = {
-    ...shape, extends: undefined, runsDir: undefined, description: undefined,
+    ...shape, extends: undefined, runsDir: undefined, cacheDir: undefined, description: undefined,
     teacher: teacher.options, student: student?.options, data: data?.options,
     eval: shape.eval ? { ...shape.eval, pairs: evalPairs?.options } : undefined,
     stages: stages.map((s) => ({ ...s.recipe, strategy: s.strategy.options, data: s.data?.options, teacher: s.teacher?.options })),

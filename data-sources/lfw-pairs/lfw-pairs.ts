@@ -4,7 +4,9 @@ import {
   contribution, contributionModule, decodeImage, decodeMany, existingPath, hashJson, sampleKey, stackImages,
   type PairSource, type SampleKey, type VerificationPair,
 } from '../../core/index.js';
+import { readFile } from 'node:fs/promises';
 import { parsePairsFile } from '../../core/eval/pairs-file.js';
+import { labelledPairGroup } from '../../core/eval/verification.js';
 import { alignCentred, FaceLandmarker } from '../../core/images/landmarks.js';
 
 export const lfwPairsOptions = z.object({
@@ -19,6 +21,8 @@ export const lfwPairsOptions = z.object({
   alignBox: z.number().gt(0).max(1).default(0.5).describe('five-point: side of the centred search box, as a fraction of the image'),
   alignZoom: z.number().gt(0).max(2).default(1).describe('five-point: template scale about the centre (< 1 keeps more context)'),
   decodeSize: z.number().int().positive().default(250).describe('five-point: side the source is decoded at before alignment'),
+  groups: existingPath('file').optional()
+    .describe('identity → group label(s) JSON (annotations/lfw_race_dict.json): a pair is in group g when both identities carry exactly the single label g (strategy-specs 7.7)'),
 });
 type Options = z.infer<typeof lfwPairsOptions>;
 
@@ -37,9 +41,18 @@ class LfwPairs implements PairSource {
     let parsed = await parsePairsFile(this.file);
     if (this.o.limit) parsed = parsed.slice(0, this.o.limit);
     const key = (p: { path: string }) => sampleKey(p.path);
-    const pairs: VerificationPair[] = parsed.map((p) => ({ a: key(p.a), b: key(p.b), same: p.same, ...(this.o.limit ? {} : { fold: p.fold }) }));
+    const labels = this.o.groups ? await readGroupLabels(path.resolve(this.o.groups)) : undefined;
+    const pairs: VerificationPair[] = parsed.map((p) => {
+      const group = labels ? labelledPairGroup(labels, p.a.name, p.b.name) : undefined;
+      return { a: key(p.a), b: key(p.b), same: p.same, ...(this.o.limit ? {} : { fold: p.fold }), ...(group !== undefined ? { group } : {}) };
+    });
     const images = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
-    return { pairs, images, listHash: hashJson({ file: path.basename(this.file), pairs: pairs.length, o: { ...this.o, root: undefined, pairsFile: undefined }, first: pairs[0] }) };
+    // Group labels change no embedding: they stay out of the list hash so embedding caches are shared.
+    const listHash = hashJson({ file: path.basename(this.file), pairs: pairs.length, o: { ...this.o, root: undefined, pairsFile: undefined, groups: undefined }, first: pairs[0] });
+    return {
+      pairs, images, listHash,
+      ...(this.o.groups ? { groups: { attribute: `${path.basename(this.o.groups)} labels (pairs whose two identities carry the same single label)`, mode: 'subset' as const } } : {}),
+    };
   }
 
   async load(keys: readonly SampleKey[]) {
@@ -61,6 +74,16 @@ class LfwPairs implements PairSource {
   }
 
   dispose(): void { void this.landmarker?.then((l) => l.dispose()); }
+}
+
+/** identity → "label" or "label1,label2" (lfw_race_dict.json's shape). */
+async function readGroupLabels(file: string): Promise<Record<string, string>> {
+  let v: unknown;
+  try { v = JSON.parse(await readFile(file, 'utf8')); } catch (e) { throw new Error(`lfw-pairs: groups file ${file} is not JSON: ${(e as Error).message}`); }
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+    throw new Error(`lfw-pairs: groups file ${file} must map identity names to label strings`);
+  }
+  return v as Record<string, string>;
 }
 
 export const lfwPairs = contribution({
