@@ -6,6 +6,7 @@ import type { Head } from '../interfaces/head.js';
 import type { StepContext, Strategy, StrategyInitContext } from '../interfaces/strategy.js';
 import { componentField } from '../recipe/fields.js';
 import type { JsonValue } from '../util/json.js';
+import type { Logger } from '../util/logger.js';
 import { disposeBatch, studentInput } from './embedding-kd.js';
 import { FrozenTeacherHead, teacherHeadOptions } from './teacher-head.js';
 
@@ -41,7 +42,7 @@ export abstract class LogitDistillationStrategy<O extends LogitDistillationOptio
   /** Images in the stage's data (from the data source's info), when known. */
   protected images?: number;
 
-  constructor(protected readonly o: O, private readonly heads: Promise<[Head, Head]>) {}
+  constructor(protected readonly o: O, private readonly heads: Promise<[Head, Head]>, private readonly log?: Logger) {}
 
   /** Builds the student's and the teacher's heads (two instances of `o.head`). */
   static headsOf(o: LogitDistillationOptions, ctx: BuildContext): Promise<[Head, Head]> {
@@ -53,7 +54,7 @@ export abstract class LogitDistillationStrategy<O extends LogitDistillationOptio
     const [student, teacher] = await this.heads;
     this.head = student;
     this.head.init({ classes: ctx.classes, embeddingDim: ctx.student.embeddingDim, seed: ctx.seed });
-    this.teacherHead = new FrozenTeacherHead(teacher, this.o.teacherHead, `${this.name}: teacher head`);
+    this.teacherHead = new FrozenTeacherHead(teacher, this.o.teacherHead, `${this.name}: teacher head`, this.log);
     this.teacherHead.init(ctx.classes, ctx.teacher.embeddingDim, ctx.seed + 1);
     if (ctx.images !== undefined) this.images = ctx.images;
   }

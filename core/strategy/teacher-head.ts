@@ -5,6 +5,7 @@ import type { Head } from '../interfaces/head.js';
 import type { StepContext } from '../interfaces/strategy.js';
 import { existingPath } from '../recipe/fields.js';
 import type { JsonValue } from '../util/json.js';
+import type { Logger } from '../util/logger.js';
 import { disposeBatch } from './embedding-kd.js';
 
 /**
@@ -47,7 +48,7 @@ export class FrozenTeacherHead {
   private lastLoss: number | null = null;
   private ready = false;
 
-  constructor(private readonly head: Head, private readonly o: TeacherHeadOptions, private readonly label = 'teacher head') {}
+  constructor(private readonly head: Head, private readonly o: TeacherHeadOptions, private readonly label = 'teacher head', private readonly log?: Logger) {}
 
   init(classes: number, embeddingDim: number, seed: number): void {
     this.head.init({ classes, embeddingDim, seed });
@@ -67,6 +68,7 @@ export class FrozenTeacherHead {
     if (this.ready) return;
     const opt = this.o.optimizer === 'adam' ? tf.train.adam(this.o.lr) : tf.train.momentum(this.o.lr, 0.9);
     const vars = [...this.head.variables()];
+    this.log?.info(`${this.label}: fitting on the frozen teacher's embeddings, ${this.o.steps - this.fitted} updates (${this.o.optimizer}, lr ${this.o.lr})`);
     try {
       while (this.fitted < this.o.steps) {
         const batch = await ctx.data.next(ctx.batchSize);
@@ -82,6 +84,7 @@ export class FrozenTeacherHead {
           disposeBatch(batch);
         }
         this.fitted++;
+        if (this.fitted % 50 === 0 || this.fitted === this.o.steps) this.log?.info(`${this.label}: update ${this.fitted}/${this.o.steps}, CE ${this.lastLoss!.toFixed(4)}`);
       }
     } finally {
       opt.dispose();

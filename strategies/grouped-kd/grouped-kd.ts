@@ -49,7 +49,7 @@ export const groupedKd = contribution({
   slot: 'strategy', kind: 'grouped-kd',
   summary: 'grouped KD (Zhao et al. AAAI 2023): CosFace CE + w(e)·(α·L_BKD + β·L_PKD + λ·L_SKD) on primary/secondary class groups; teacher logits from a fitted head',
   options: groupedKdOptions,
-  async create(o, ctx) { return new GroupedKd(o, LogitDistillationStrategy.headsOf(o, ctx)); },
+  async create(o, ctx) { return new GroupedKd(o, LogitDistillationStrategy.headsOf(o, ctx), ctx.log); },
 });
 
 export default contributionModule(groupedKd);

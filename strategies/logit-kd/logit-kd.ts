@@ -22,7 +22,7 @@ export const logitKd = contribution({
   slot: 'strategy', kind: 'logit-kd',
   summary: 'Hinton KD (2015): T²/B·Σ KL(softmax(z^t/T) ‖ softmax(z^s/T)), T 4, + CE with the student head; teacher logits from a fitted head',
   options: logitKdOptions,
-  async create(o, ctx) { return new LogitKd(o, LogitDistillationStrategy.headsOf(o, ctx)); },
+  async create(o, ctx) { return new LogitKd(o, LogitDistillationStrategy.headsOf(o, ctx), ctx.log); },
 });
 
 export default contributionModule(logitKd);
