@@ -146,6 +146,25 @@ describe('label-based strategies', function () {
       s.dispose(); s1.dispose(); h.dispose(); st.dispose();
     });
 
+    it('passes pairSelection, anchorInit, topK and the weights to the loss', async () => {
+      const st = student();
+      const opts = { pairSelection: 'strictCritical', anchorInit: 'firstBatch', topK: 5, posWeight: 0.5, negWeight: 0.25, temperature: 0.05 } as const;
+      const s = await make(ekd as Contribution<'strategy'>, opts, st);
+      const x = images(), t = teacherEmb();
+      const f = st.forward(x, true);
+      const anchors = new EkdAnchors('firstBatch');
+      const r = ekdLoss(f, t, LABELS, anchors, opts);
+      const plain = ekdLoss(f, t, LABELS, new EkdAnchors());
+      const want = scalar(r.loss), other = scalar(plain.loss);
+      tf.dispose([x, t, f, r.loss, r.pos, r.neg, plain.loss, plain.pos, plain.neg]);
+      expect(Math.abs(want - other), 'the options must change the loss on this batch').to.be.above(1e-4);
+      const got = await s.step(context(s, st, fixedData(LABELS), false).ctx);
+      close(got.ekd, want, 'ekd with the options');
+      const a = (s.state() as { anchors: { student: number[] } }).anchors;
+      a.student.forEach((v, k) => expect(v).to.be.closeTo(anchors.student[k]!, 1e-6)); // firstBatch: τ of the batch
+      s.dispose(); st.dispose();
+    });
+
     it('a zero-positive batch gives L_pos = 0, is counted, and stays finite', async () => {
       const st = student();
       const s = await make(ekd as Contribution<'strategy'>, {}, st, 8);
