@@ -7,7 +7,8 @@ import type { StepContext, Strategy, StrategyInitContext } from '../interfaces/s
 import { componentField } from '../recipe/fields.js';
 import type { JsonValue } from '../util/json.js';
 import type { Logger } from '../util/logger.js';
-import { disposeBatch, studentInput } from './embedding-kd.js';
+import { disposeBatch } from '../interfaces/data-source.js';
+import { studentInput } from './embedding-kd.js';
 import { FrozenTeacherHead, teacherHeadOptions } from './teacher-head.js';
 
 /**

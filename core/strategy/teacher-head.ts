@@ -6,7 +6,7 @@ import type { StepContext } from '../interfaces/strategy.js';
 import { existingPath } from '../recipe/fields.js';
 import type { JsonValue } from '../util/json.js';
 import type { Logger } from '../util/logger.js';
-import { disposeBatch } from './embedding-kd.js';
+import { disposeBatch } from '../interfaces/data-source.js';
 
 /**
  * How a frozen teacher gets class logits when it is an embedding model without its classifier

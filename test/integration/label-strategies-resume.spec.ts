@@ -21,14 +21,14 @@ describe('label-based strategies: SIGKILL + --resume', function () {
     f = { dir, faces: await makeIdentityFolder(path.join(dir, 'faces'), 4, 4, 32), teacher: await makeTinyTeacher(path.join(dir, 'teacher'), 24, 32) };
   });
 
-  const recipe = (name: string, strategy: string, steps: number, optimizer: string) => `name: ${name}
+  const recipe = (name: string, strategy: string, steps: number, optimizer: string, sampler: string) => `name: ${name}
 seed: 3
 backend: cpu
 runsDir: ${path.join(f.dir, 'runs')}
 plugins: [${PLUGIN}]
 teacher: { kind: layers-model, path: ${f.teacher} }
 student: { kind: conv-student, inputSize: 16, widths: [8, 16], embeddingDim: 16 }
-data: { kind: image-folder, root: ${f.faces}, size: 32 }
+data: { kind: image-folder, root: ${f.faces}, size: 32, sampler: ${sampler} }
 stages:
   - name: train
     strategy: { kind: test-kill, inner: ${strategy} }
@@ -42,15 +42,15 @@ stages:
   // step, which differs in the last float32 bit at some t (β2 = 0.999, t = 6): an engine-level
   // inexactness, not the strategy's. Adam here resumes from step 10 (bit-equal there), SGD from 5.
   const cases = [
-    { key: 'ekd', strategy: '{ kind: ekd, anchorInit: zeros }', optimizer: '{ kind: adam, lr: 0.01 }', steps: 16, killAt: 12, check: (rows: Record<string, unknown>[]) => expect(rows.every((r) => typeof r.ekdPos === 'number')).to.equal(true) },
-    { key: 'grouped-kd', strategy: '{ kind: grouped-kd, teacherHead: { steps: 4 }, stepsPerEpoch: 2, warmupEpochs: 3, groupSize: 2 }', optimizer: '{ kind: sgd, lr: 0.01, momentum: 0.9 }', steps: 12, killAt: 7,
+    { key: 'ekd', strategy: '{ kind: ekd, anchorInit: firstBatch, generalFraction: 0.5 }', sampler: '{ kind: general-plus-pk, identities: 2, perIdentity: 2 }', optimizer: '{ kind: adam, lr: 0.01 }', steps: 16, killAt: 12, check: (rows: Record<string, unknown>[]) => { expect(rows.every((r) => r.ekdEmptyPositives === 0), 'P×K half: positives in every batch').to.equal(true); expect(rows.filter((r) => (r.ekd as number) > 1e-4).length, 'firstBatch anchors: the EKD term is active').to.be.above(8); } },
+    { key: 'grouped-kd', strategy: '{ kind: grouped-kd, teacherHead: { steps: 4 }, stepsPerEpoch: 2, warmupEpochs: 3, groupSize: 2 }', sampler: '{ kind: uniform }', optimizer: '{ kind: sgd, lr: 0.01, momentum: 0.9 }', steps: 12, killAt: 7,
       check: (rows: Record<string, unknown>[]) => expect(rows.map((r) => r.ramp)).to.deep.equal([0, 0, 1 / 3, 1 / 3, 2 / 3, 2 / 3, 1, 1, 1, 1, 1, 1]) },
   ];
   for (const c of cases) {
     it(`${c.key}: killed at step ${c.killAt} and resumed, logs and weights equal an uninterrupted run`, async () => {
       const a = path.join(f.dir, `${c.key}-a.yaml`), b = path.join(f.dir, `${c.key}-b.yaml`);
-      writeFileSync(a, recipe(`${c.key}-straight`, c.strategy, c.steps, c.optimizer));
-      writeFileSync(b, recipe(`${c.key}-killed`, c.strategy, c.steps, c.optimizer));
+      writeFileSync(a, recipe(`${c.key}-straight`, c.strategy, c.steps, c.optimizer, c.sampler));
+      writeFileSync(b, recipe(`${c.key}-killed`, c.strategy, c.steps, c.optimizer, c.sampler));
       const straight = runCli(['run', a, '--quiet']);
       expect(straight.status, straight.stderr).to.equal(0);
       const killed = await runCliAsync(['run', b, '--quiet'], { env: { FACEDISTILL_TEST_KILL_AT: String(c.killAt) } });
