@@ -16,7 +16,6 @@ export const groupedKdOptions = logitDistillationOptions.extend({
   lambda: z.number().min(0).default(GKD_DEFAULTS.lambda).describe('weight of L_SKD (inside the secondary group)'),
   warmupEpochs: z.number().positive().default(10).describe('KD ramp w(e) = min(e / warmupEpochs, 1) over 0-based epochs'),
   stepsPerEpoch: z.number().int().positive().optional().describe('steps in one epoch for the ramp; default ⌈images / batchSize⌉ of the stage\'s data'),
-  lrScaling: z.enum(['linear', 'none']).default('linear').describe('documentation only: the reference lr 0.1 is for batch 1024; scale the stage\'s optimizer.lr by B/1024 yourself'),
 });
 type Options = z.infer<typeof groupedKdOptions>;
 
