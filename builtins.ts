@@ -15,7 +15,11 @@ import sampleFaces from './data-sources/sample-faces/sample-faces.js';
 import views from './data-sources/views/views.js';
 import cckd from './strategies/cckd/cckd.js';
 import darkRank from './strategies/darkrank/darkrank.js';
+import ekd from './strategies/ekd/ekd.js';
 import featureKd from './strategies/feature-kd/feature-kd.js';
+import groupedKd from './strategies/grouped-kd/grouped-kd.js';
+import logitKd from './strategies/logit-kd/logit-kd.js';
+import marginOnly from './strategies/margin-only/margin-only.js';
 import rkd from './strategies/rkd/rkd.js';
 import sp from './strategies/sp/sp.js';
 
@@ -40,4 +44,8 @@ export const builtinModules: readonly ContainerModule[] = [
   sp,
   darkRank,
   cckd,
+  marginOnly,
+  ekd,
+  groupedKd,
+  logitKd,
 ];

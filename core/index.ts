@@ -27,4 +27,7 @@ export { l2normalize, mse, cosineDistance } from "./losses/embedding.js";
 export { cosineGram, pairwiseDistance, unitOrZero } from './losses/pairwise.js';
 export { klDivergenceSum } from './losses/distribution.js';
 export { stopGradient } from './losses/stop-gradient.js';
+export { FrozenTeacherHead, teacherHeadOptions, type TeacherHeadFile, type TeacherHeadOptions } from './strategy/teacher-head.js';
+export { LogitDistillationStrategy, logitDistillationOptions, type LogitDistillationOptions, type LogitKdTerms } from './strategy/logit-distillation.js';
+export { softmaxCrossEntropy } from './heads/margins.js';
 export { EmbeddingKdStrategy, embeddingKdOptions, studentInput, type EmbeddingKdOptions } from './strategy/embedding-kd.js';

@@ -24,6 +24,12 @@ export interface CheckpointState {
   readonly data: JsonValue;
   readonly strategy: JsonValue;
   readonly elapsedSec: number;
+  /**
+   * Optimiser scalars that `setWeights` would recompute differently: Adam's running β^t
+   * products (tfjs recomputes them with pow(), an uninterrupted run multiplies step by step,
+   * and the two differ in the last bit at some steps).
+   */
+  readonly optimizerScalars?: Readonly<Record<string, number>>;
 }
 
 export interface Checkpoint {

@@ -43,6 +43,22 @@ export function assignAll(vars: readonly tf.Variable[] | readonly tf.LayerVariab
   });
 }
 
+type AdamScalars = { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
+
+/** Adam's β^t products, read exactly, so a resumed run continues bit for bit. */
+function optimizerScalars(opt: tf.Optimizer): Record<string, number> {
+  const a = opt as unknown as AdamScalars;
+  return a.accBeta1 && a.accBeta2 ? { accBeta1: a.accBeta1.dataSync()[0]!, accBeta2: a.accBeta2.dataSync()[0]! } : {};
+}
+
+function restoreOptimizerScalars(opt: tf.Optimizer, saved: Readonly<Record<string, number>> | undefined): void {
+  const a = opt as unknown as AdamScalars;
+  for (const k of ['accBeta1', 'accBeta2'] as const) {
+    const v = saved?.[k];
+    if (v !== undefined && a[k]) tf.tidy(() => a[k]!.assign(tf.scalar(v)));
+  }
+}
+
 /** Trains one stage: the loop, LR schedule, checkpoints, NaN guard with rollback. */
 export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedSec: number; imagesPerSec: number }> {
   const st = r.stage.recipe;
@@ -66,6 +82,7 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
       state: {
         recipeHash: r.recipeHash, stageIndex: r.stageIndex, stage: st.name, step, lrScale,
         rng: [...rng.state()], data: r.data.state(), strategy: r.strategy.state(), elapsedSec: elapsed,
+        optimizerScalars: optimizerScalars(opt),
       },
       tensors: {
         student: await toNamedArrays(r.student.model.weights.map((w) => ({ name: w.name, tensor: w.read() }))),
@@ -86,6 +103,7 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
       const named = ck.tensors.optimizer.map((a) => ({ name: a.name, tensor: tf.tensor(a.data, [...a.shape], a.dtype) }));
       await opt.setWeights(named);
       tf.dispose(named.map((n) => n.tensor)); // setWeights copies them into variables
+      restoreOptimizerScalars(opt, ck.state.optimizerScalars);
     }
     rng.restore(ck.state.rng as unknown as RngState);
     r.data.restore(ck.state.data);

@@ -30,6 +30,8 @@ export interface StrategyInitContext {
   readonly rng: Rng;
   /** Identity classes in the stage's training data, where it has labels (for margin heads). */
   readonly classes?: number;
+  /** Images in the stage's training data (from the data source's info), e.g. to define an epoch. */
+  readonly images?: number;
   /** Seed for the strategy's own weights (heads, projections). */
   readonly seed: number;
 }
