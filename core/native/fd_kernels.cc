@@ -32,6 +32,8 @@ constexpr int MR = 6;   // 6 x 2 ymm accumulators fit the 16 registers of AVX2
 #endif
 constexpr int NR = 2 * VL;  // micro-tile columns
 constexpr int KC = 256;     // depth of one packed block (B block = KC x N floats, kept in L2)
+// Below this many multiply-adds (or elements) a kernel stays on the calling thread: waking the pool costs more.
+constexpr long kParallelWork = 1L << 18;
 
 typedef float vf __attribute__((vector_size(VL * 4)));
 typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));  // unaligned access
@@ -143,7 +145,7 @@ void gemm_st(long M, long N, long K, const float* A, long rsa, long csa, const f
 void gemm(long M, long N, long K, const float* A, long rsa, long csa, const float* B, long rsb, long csb, float* C,
           long ldc, bool accumulate) {
   const int nt = omp_get_max_threads();
-  if (nt == 1 || M * N * K < 64L * 64 * 64) {
+  if (nt == 1 || M * N * K < kParallelWork) {
     gemm_st(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
     return;
   }
@@ -233,7 +235,7 @@ void conv2d(const Conv& g, const float* x, const float* w, float* y) {
     return;
   }
   const long P = g.oh * g.ow, K = g.cols();
-#pragma omp parallel
+#pragma omp parallel if (g.n > 1 && M * K * g.co > kParallelWork)
   {
     std::vector<float> col(size_t(P) * K);
 #pragma omp for schedule(dynamic, 1)
@@ -252,7 +254,7 @@ void conv2d_backprop_input(const Conv& g, const float* dy, const float* w, float
     return;
   }
   const long P = g.oh * g.ow, K = g.cols(), img = g.h * g.w * g.ci;
-#pragma omp parallel
+#pragma omp parallel if (g.n > 1 && M * K * g.co > kParallelWork)
   {
     std::vector<float> col(size_t(P) * K);
 #pragma omp for schedule(dynamic, 1)
@@ -275,7 +277,7 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
   const long P = g.oh * g.ow;
   const int nt = omp_get_max_threads();
   std::vector<std::vector<float>> part(nt);
-#pragma omp parallel
+#pragma omp parallel if (g.n > 1 && M * K * g.co > kParallelWork)
   {
     const int t = omp_get_thread_num();
     part[t].assign(size_t(K) * g.co, 0.f);
@@ -299,7 +301,7 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
 
 void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
   const long C = g.ci;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork)
   for (long b = 0; b < g.n; b++)
     for (long oy = 0; oy < g.oh; oy++) {
       const float* xb = x + b * g.h * g.w * C;
@@ -324,7 +326,7 @@ void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
 
 void dw_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
   const long C = g.ci, img = g.h * g.w * C;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (g.n > 1 && g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork)
   for (long b = 0; b < g.n; b++) {
     float* d = dx + b * img;
     std::memset(d, 0, sizeof(float) * img);
@@ -350,7 +352,7 @@ void dw_backprop_filter(const Conv& g, const float* x, const float* dy, float* d
   const long C = g.ci, KS = g.kh * g.kw * C;
   const int nt = omp_get_max_threads();
   std::vector<std::vector<float>> part(nt);
-#pragma omp parallel
+#pragma omp parallel if (g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork)
   {
     const int t = omp_get_thread_num();
     part[t].assign(size_t(KS), 0.f);
@@ -403,19 +405,19 @@ inline float bin(float a, float b) {
 template <int OP>
 void binary(const float* a, long na, const float* b, long nb, float* out, long n) {
   if (na == n && nb == n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
     for (long i = 0; i < n; i++) out[i] = bin<OP>(a[i], b[i]);
   } else if (nb == 1) {
     const float s = b[0];
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
     for (long i = 0; i < n; i++) out[i] = bin<OP>(a[i], s);
   } else if (na == 1) {
     const float s = a[0];
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
     for (long i = 0; i < n; i++) out[i] = bin<OP>(s, b[i]);
   } else if (na == n) {  // b repeats every nb elements
     const long rows = n / nb;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
     for (long r = 0; r < rows; r++) {
       const float* ar = a + r * nb;
       float* o = out + r * nb;
@@ -423,7 +425,7 @@ void binary(const float* a, long na, const float* b, long nb, float* out, long n
     }
   } else {  // a repeats every na elements, b full size
     const long rows = n / na;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
     for (long r = 0; r < rows; r++) {
       const float* br = b + r * na;
       float* o = out + r * na;
@@ -435,7 +437,7 @@ void binary(const float* a, long na, const float* b, long nb, float* out, long n
 // Sum over the middle axis of x viewed as [outer, mid, inner].
 void reduce_sum(const float* x, float* out, long outer, long mid, long inner, float scale) {
   if (inner == 1) {
-#pragma omp parallel for schedule(static) if (outer * mid > 65536)
+#pragma omp parallel for schedule(static) if (outer * mid > kParallelWork)
     for (long o = 0; o < outer; o++) {
       const float* r = x + o * mid;
       double s = 0;
@@ -452,7 +454,7 @@ void reduce_sum(const float* x, float* out, long outer, long mid, long inner, fl
   for (long o = 0; o < outer; o++) {
     const float* xo = x + o * mid * inner;
     std::vector<std::vector<double>> part(nt);
-#pragma omp parallel if (mid * inner > 65536)
+#pragma omp parallel if (mid * inner > kParallelWork)
     {
       const int t = omp_get_thread_num(), T = omp_get_num_threads();
       const long m0 = mid * t / T, m1 = mid * (t + 1) / T;
@@ -482,7 +484,7 @@ template <class F>
 void channel_sums2(long rows, long C, F f, double* s1, double* s2) {
   const int nt = omp_get_max_threads();
   std::vector<std::vector<double>> p1(nt), p2(nt);
-#pragma omp parallel if (rows * C > 65536)
+#pragma omp parallel if (rows * C > kParallelWork)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
     const long r0 = rows * t / T, r1 = rows * (t + 1) / T;
@@ -621,23 +623,23 @@ napi_value unary_entry(napi_env env, napi_callback_info info) {
   float* op_ = o.p;
   switch (op) {
     case 0:
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = xp[i] * xp[i];
       break;
     case 1:
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = xp[i] < 0.f ? 0.f : xp[i];  // as tfjs: NaN stays NaN
       break;
     case 2:
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = -xp[i];
       break;
     case 3:
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = std::sqrt(xp[i]);
       break;
     case 4:
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = 1.f / std::sqrt(xp[i]);
       break;
     default: napi_throw_error(env, nullptr, "facedistill native: unknown unary op");
@@ -653,7 +655,7 @@ napi_value greater_entry(napi_env env, napi_callback_info info) {
   uint8_t* o;
   long n;
   if (!get_f32(env, argv[0], &a) || !get_f32(env, argv[1], &b) || !get_u8(env, argv[2], &o, &n)) return nullptr;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
   for (long i = 0; i < n; i++) o[i] = a.p[a.n == n ? i : i % a.n] > b.p[b.n == n ? i : i % b.n];
   return nullptr;
 }
@@ -669,7 +671,7 @@ napi_value select_entry(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[3], &o))
     return nullptr;
   const long m = o.n;
-#pragma omp parallel for schedule(static) if (m > 65536)
+#pragma omp parallel for schedule(static) if (m > kParallelWork)
   for (long i = 0; i < m; i++) o.p[i] = c[i] ? a.p[i] : b.p[i];
   return nullptr;
 }
@@ -705,7 +707,7 @@ napi_value batchnorm_entry(napi_env env, napi_callback_info info) {
   }
   const long rows = x.n / C;
   const float *mp = mul.data(), *ap = add.data();
-#pragma omp parallel for schedule(static) if (x.n > 65536)
+#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
   for (long r = 0; r < rows; r++) {
     const float* xr = x.p + r * C;
     float* yr = o.p + r * C;
@@ -757,7 +759,7 @@ napi_value prelu_entry(napi_env env, napi_callback_info info) {
   F32 x, a, o;
   if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &a) || !get_f32(env, argv[2], &o)) return nullptr;
   const long C = a.n, rows = x.n / C;
-#pragma omp parallel for schedule(static) if (x.n > 65536)
+#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
   for (long r = 0; r < rows; r++) {
     const float* xr = x.p + r * C;
     float* y = o.p + r * C;
@@ -775,7 +777,7 @@ napi_value prelu_grad_input_entry(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[3], &dx))
     return nullptr;
   const long C = a.n, rows = x.n / C;
-#pragma omp parallel for schedule(static) if (x.n > 65536)
+#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
   for (long r = 0; r < rows; r++) {
     const float* g = dy.p + r * C;
     const float* xr = x.p + r * C;
