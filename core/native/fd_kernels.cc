@@ -12,6 +12,9 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #else  // built without OpenMP: one thread, the pragmas are ignored
@@ -807,6 +810,106 @@ napi_value prelu_grad_alpha_entry(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Training-mode BatchNorm, fused (what tf.layers' BatchNormalization computes with moments + FusedBatchNorm):
+// bnTrain(x, scale, offset, y, mean, variance, eps) with the batch statistics over all rows of [rows, C].
+napi_value bn_train_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!args(env, info, argv)) return nullptr;
+  F32 x, sc, off, y, mean, var;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &sc) || !get_f32(env, argv[2], &off) ||
+      !get_f32(env, argv[3], &y) || !get_f32(env, argv[4], &mean) || !get_f32(env, argv[5], &var))
+    return nullptr;
+  const float eps = float(get_num(env, argv[6]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<double> s1(C), s2(C);
+  channel_sums2(
+      rows, C, [&](long r, float* b1, float*) {
+        const float* xr = x.p + r * C;
+        for (long c = 0; c < C; c++) b1[c] += xr[c];
+      },
+      s1.data(), s2.data());
+  for (long c = 0; c < C; c++) mean.p[c] = float(s1[c] / double(rows));
+  const float* mp = mean.p;
+  channel_sums2(
+      rows, C, [&](long r, float* b1, float*) {  // centred second pass, as tf.moments
+        const float* xr = x.p + r * C;
+        for (long c = 0; c < C; c++) { const float d = xr[c] - mp[c]; b1[c] += d * d; }
+      },
+      s1.data(), s2.data());
+  std::vector<float> mul(C), add(C);
+  for (long c = 0; c < C; c++) {
+    var.p[c] = float(s1[c] / double(rows));
+    const float r = 1.f / std::sqrt(var.p[c] + eps);
+    mul[c] = r * sc.p[c];
+    add[c] = off.p[c] - mp[c] * mul[c];
+  }
+  const float *mu = mul.data(), *ad = add.data();
+#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
+  for (long r = 0; r < rows; r++) {
+    const float* xr = x.p + r * C;
+    float* yr = y.p + r * C;
+    for (long c = 0; c < C; c++) yr[c] = xr[c] * mu[c] + ad[c];
+  }
+  return nullptr;
+}
+
+// bnTrainGradParams(dy, x, mean, variance, eps, dScale, dOffset): dScale = sum dy * xhat, dOffset = sum dy
+napi_value bn_train_grad_params_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!args(env, info, argv)) return nullptr;
+  F32 dy, x, mean, var, ds, db;
+  if (!get_f32(env, argv[0], &dy) || !get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &mean) ||
+      !get_f32(env, argv[3], &var) || !get_f32(env, argv[5], &ds) || !get_f32(env, argv[6], &db))
+    return nullptr;
+  const float eps = float(get_num(env, argv[4]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<double> s1(C), s2(C);
+  const float* mp = mean.p;
+  channel_sums2(
+      rows, C,
+      [&](long r, float* b1, float* b2) {
+        const float* g = dy.p + r * C;
+        const float* xr = x.p + r * C;
+        for (long c = 0; c < C; c++) { b1[c] += g[c]; b2[c] += g[c] * (xr[c] - mp[c]); }
+      },
+      s1.data(), s2.data());
+  for (long c = 0; c < C; c++) {
+    ds.p[c] = float(s2[c] / std::sqrt(double(var.p[c]) + eps));
+    db.p[c] = float(s1[c]);
+  }
+  return nullptr;
+}
+
+// bnTrainGradInput(dy, x, scale, mean, variance, dScale, dOffset, eps, dx), the batch statistics being functions of x:
+// dx = scale r (dy - dOffset/N - (x - mean) r dScale/N), r = rsqrt(variance + eps)
+napi_value bn_train_grad_input_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  if (!args(env, info, argv)) return nullptr;
+  F32 dy, x, sc, mean, var, ds, db, dx;
+  if (!get_f32(env, argv[0], &dy) || !get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &sc) ||
+      !get_f32(env, argv[3], &mean) || !get_f32(env, argv[4], &var) || !get_f32(env, argv[5], &ds) ||
+      !get_f32(env, argv[6], &db) || !get_f32(env, argv[8], &dx))
+    return nullptr;
+  const float eps = float(get_num(env, argv[7]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<float> k(C), a(C), b(C);
+  for (long c = 0; c < C; c++) {
+    const double r = 1.0 / std::sqrt(double(var.p[c]) + eps);
+    k[c] = float(sc.p[c] * r);
+    a[c] = float(db.p[c] / double(rows));
+    b[c] = float(r * ds.p[c] / double(rows));
+  }
+  const float *kp = k.data(), *ap = a.data(), *bp = b.data(), *mp = mean.p;
+#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
+  for (long r = 0; r < rows; r++) {
+    const float* g = dy.p + r * C;
+    const float* xr = x.p + r * C;
+    float* d = dx.p + r * C;
+    for (long c = 0; c < C; c++) d[c] = kp[c] * (g[c] - ap[c] - (xr[c] - mp[c]) * bp[c]);
+  }
+  return nullptr;
+}
+
 napi_value threads_entry(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -831,6 +934,12 @@ napi_value simd_entry(napi_env env, napi_callback_info) {
 }
 
 napi_value init(napi_env env, napi_value exports) {
+#if defined(M_MMAP_THRESHOLD)
+  // Activations are tens of MB each and die within a step: keep freed blocks in the heap for the next step instead
+  // of unmapping them and page-faulting fresh zero pages on every allocation (glibc's default above 32 MB).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
   const napi_property_descriptor props[] = {
       {"conv2d", nullptr, conv_entry<conv2d>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackpropInput", nullptr, conv_entry<conv2d_backprop_input>, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -848,6 +957,9 @@ napi_value init(napi_env env, napi_value exports) {
       {"prelu", nullptr, prelu_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"preluGradInput", nullptr, prelu_grad_input_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"preluGradAlpha", nullptr, prelu_grad_alpha_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnTrain", nullptr, bn_train_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnTrainGradParams", nullptr, bn_train_grad_params_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnTrainGradInput", nullptr, bn_train_grad_input_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, threads_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"simdBits", nullptr, simd_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -195,7 +195,7 @@ describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', fun
     await compare('prelu 2-D alpha', [[3, 6, 6, 20], [6, 20]], withGrads(tf.prelu as (x: tf.Tensor, a: tf.Tensor) => tf.Tensor));
   });
 
-  it('a MobileFaceNet (32 px) training step: loss and every weight gradient match the reference', async () => {
+  it('a MobileFaceNet (32 px) training step: loss, every weight gradient and the BatchNorm moving statistics match the reference', async () => {
     const step = async (backend: string) => {
       await tf.setBackend(backend);
       const m = buildMobileFaceNet({ inputSize: 32, width: 0.5, embeddingDim: 16 }, 3);
@@ -205,7 +205,10 @@ describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', fun
         const y = l2n(m.apply(x, { training: true }) as tf.Tensor);
         return tf.mean(tf.squaredDifference(y, t)) as tf.Scalar;
       }), m.trainableWeights.map((w) => w.read() as tf.Variable));
-      const out = { loss: value.dataSync()[0]!, grads: Object.values(grads).map((g) => Float32Array.from(g.dataSync())) };
+      const out = {
+        loss: value.dataSync()[0]!, grads: Object.values(grads).map((g) => Float32Array.from(g.dataSync())),
+        moving: m.nonTrainableWeights.map((w) => Float32Array.from(w.read().dataSync())), // BatchNorm moving mean / variance
+      };
       tf.dispose([value, x, t, ...Object.values(grads)]);
       m.dispose();
       return out;
@@ -214,9 +217,14 @@ describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', fun
     const want = await step('cpu');
     expect(Math.abs(got.loss - want.loss)).to.be.below(1e-5 * want.loss);
     expect(got.grads.length).to.equal(want.grads.length);
-    // Per tensor: 1e-3 of its own scale, plus 1e-4 of the largest gradient for the BatchNorm offsets that feed another
-    // training-mode BatchNorm: their exact gradient is 0 and both backends return float noise (~1e-9) there.
+    expect(got.moving.length).to.equal(want.moving.length).and.to.be.above(0);
+    // Per tensor: 1e-3 of its own scale, plus a small share of the largest value for the quantities whose exact value
+    // is 0 and where both backends return float noise (~1e-9): the gradients of BatchNorm offsets that feed another
+    // training-mode BatchNorm, and the moving means of BatchNorms whose input is a linear map of a normalised batch.
     const amax = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]!)), 0);
+    const movingMax = Math.max(...want.moving.map(amax));
+    got.moving.forEach((v, i) => expect(maxDiff(v, want.moving[i]!), `moving statistic ${i}`).to.be.below(1e-4 * amax(want.moving[i]!) + 1e-6 * movingMax));
     const global = Math.max(...want.grads.map(amax));
     got.grads.forEach((g, i) => {
       const w = want.grads[i]!;

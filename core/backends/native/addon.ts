@@ -36,6 +36,10 @@ export interface NativeKernels {
   prelu(x: Float32Array, alpha: Float32Array, out: Float32Array): void;
   preluGradInput(dy: Float32Array, x: Float32Array, alpha: Float32Array, dx: Float32Array): void;
   preluGradAlpha(dy: Float32Array, x: Float32Array, dAlpha: Float32Array): void;
+  bnTrain(x: Float32Array, scale: Float32Array, offset: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, eps: number): void;
+  bnTrainGradParams(dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, eps: number, dScale: Float32Array, dOffset: Float32Array): void;
+  bnTrainGradInput(dy: Float32Array, x: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array,
+    dScale: Float32Array, dOffset: Float32Array, eps: number, dx: Float32Array): void;
   /** Sets the thread count when given one; returns the count in use. */
   threads(n?: number): number;
   /** Vector width the addon was compiled for, in bits (512 = AVX-512). */

@@ -4,6 +4,7 @@
  * Every kernel the addon does not cover, and every case a native kernel declines, runs the cpu reference kernel.
  */
 import * as tf from '@tensorflow/tfjs';
+import { installFusedBatchNormTraining } from '../batchnorm-training.js';
 import { installFusedGradients } from '../fused-gradients.js';
 import { type AddonResult, loadNativeKernels } from './addon.js';
 import { nativeKernelConfigs } from './kernels.js';
@@ -33,5 +34,6 @@ export function registerNativeBackend(): AddonResult {
     tf.registerKernel(k);
   }
   installFusedGradients();
+  installFusedBatchNormTraining();
   return (registered = addon);
 }

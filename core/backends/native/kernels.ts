@@ -23,6 +23,10 @@ type Attrs = NonNullable<Parameters<KernelFunc>[0]['attrs']>;
 export const BATCH_NORM_STATS_GRAD = 'FacedistillBatchNormStatsGrad';
 export const PRELU_GRAD_INPUT = 'FacedistillPreluGradInput';
 export const PRELU_GRAD_ALPHA = 'FacedistillPreluGradAlpha';
+/** Training-mode BatchNorm as one op (batch statistics, normalisation) and its two gradient kernels. */
+export const BN_TRAIN = 'FacedistillBatchNormTrain';
+export const BN_TRAIN_GRAD_PARAMS = 'FacedistillBatchNormTrainGradParams';
+export const BN_TRAIN_GRAD_INPUT = 'FacedistillBatchNormTrainGradInput';
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -236,6 +240,40 @@ export function nativeKernelConfigs(k: NativeKernels, backendName: string, refer
       k.prelu(f32(b, x), f32(b, alpha), o);
       return out(b, x.shape, o);
     }),
+    // Training-mode BatchNorm: only called by batchnorm-training.ts, with scale and offset of size C = x's last dim.
+    {
+      kernelName: BN_TRAIN, backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as CpuStorage;
+        const { x, scale, offset } = inputs as Record<string, tf.TensorInfo>;
+        const C = x!.shape.at(-1)!;
+        const y = alloc(size(x!.shape)), mean = new Float32Array(C), variance = new Float32Array(C);
+        k.bnTrain(f32(b, x!), f32(b, scale!), f32(b, offset!), y, mean, variance, (attrs as { varianceEpsilon: number }).varianceEpsilon);
+        return [out(b, x!.shape, y), out(b, [C], mean), out(b, [C], variance)];
+      },
+    },
+    {
+      kernelName: BN_TRAIN_GRAD_PARAMS, backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as CpuStorage;
+        const { dy, x, mean, variance } = inputs as Record<string, tf.TensorInfo>;
+        const C = size(mean!.shape);
+        const ds = new Float32Array(C), db = new Float32Array(C);
+        k.bnTrainGradParams(f32(b, dy!), f32(b, x!), f32(b, mean!), f32(b, variance!), (attrs as { varianceEpsilon: number }).varianceEpsilon, ds, db);
+        return [out(b, [C], ds), out(b, [C], db)];
+      },
+    },
+    {
+      kernelName: BN_TRAIN_GRAD_INPUT, backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as CpuStorage;
+        const { dy, x, scale, mean, variance, dScale, dOffset } = inputs as Record<string, tf.TensorInfo>;
+        const dx = alloc(size(x!.shape));
+        k.bnTrainGradInput(f32(b, dy!), f32(b, x!), f32(b, scale!), f32(b, mean!), f32(b, variance!), f32(b, dScale!), f32(b, dOffset!),
+          (attrs as { varianceEpsilon: number }).varianceEpsilon, dx);
+        return out(b, x!.shape, dx);
+      },
+    },
     // Fused gradients: only called by fused-gradients.ts after it checked the case (parameters of size C).
     {
       kernelName: BATCH_NORM_STATS_GRAD, backendName,
