@@ -61,7 +61,7 @@ export async function timeStudentStep(o: { inputSize: number; batch: number; mic
         sum = next;
       }
     }
-    opt.applyGradients(sum as tf.NamedVariableMap);
+    opt.applyGradients(sum as Parameters<typeof opt.applyGradients>[0]);
     await losses.at(-1)!.data(); // the step is done when its values are readable
     tf.dispose([...losses, ...Object.values(sum!)]);
   };
