@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   }
   out('');
   out(ratio === null
-    ? `ratio to PyTorch: not measured (${torch ? 'no fast-path 112 px step' : torchWhy ?? 'PyTorch step failed'})`
+    ? `ratio to PyTorch: not measured (${!fast ? 'no fast-path 112 px step timed' : torchWhy ?? 'the PyTorch 112 px step failed'})`
     : `ratio to PyTorch (112 px step, ${auto.name} ÷ PyTorch 2 threads, batch 32): ${ratio.toFixed(2)}×`);
 }
 

@@ -152,24 +152,28 @@ void gemm(long M, long N, long K, const float* A, long rsa, long csa, const floa
     gemm_st(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
     return;
   }
+  // Work is handed out in many small chunks (dynamic schedule), not one half per thread: on a shared machine a
+  // descheduled thread then delays one chunk, not half the kernel.
   if (M >= long(nt) * MR * 4) {
-#pragma omp parallel
-    {
-      const int t = omp_get_thread_num(), T = omp_get_num_threads();
-      const long blocks = (M + MR - 1) / MR;
-      const long b0 = blocks * t / T, b1 = blocks * (t + 1) / T;
-      const long r0 = b0 * MR, r1 = std::min(M, b1 * MR);
-      if (r1 > r0) gemm_st(r1 - r0, N, K, A + r0 * rsa, rsa, csa, B, rsb, csb, C + r0 * ldc, ldc, accumulate);
+    const long rowsPer = long(MR) * 32, chunks = (M + rowsPer - 1) / rowsPer;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long ch = 0; ch < chunks; ch++) {
+      const long r0 = ch * rowsPer, r1 = std::min(M, r0 + rowsPer);
+      gemm_st(r1 - r0, N, K, A + r0 * rsa, rsa, csa, B, rsb, csb, C + r0 * ldc, ldc, accumulate);
     }
     return;
   }
   std::vector<std::vector<float>> part(nt);
+  const long kPer = 2048, kChunks = (K + kPer - 1) / kPer;
 #pragma omp parallel
   {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const long k0 = K * t / T, k1 = K * (t + 1) / T;
+    const int t = omp_get_thread_num();
     part[t].assign(size_t(M) * N, 0.f);
-    if (k1 > k0) gemm_st(M, N, k1 - k0, A + k0 * csa, rsa, csa, B + k0 * rsb, rsb, csb, part[t].data(), N, false);
+#pragma omp for schedule(dynamic, 1)
+    for (long ch = 0; ch < kChunks; ch++) {
+      const long k0 = ch * kPer, k1 = std::min(K, k0 + kPer);
+      gemm_st(M, N, k1 - k0, A + k0 * csa, rsa, csa, B + k0 * rsb, rsb, csb, part[t].data(), N, true);
+    }
   }
   for (long i = 0; i < M; i++) {
     float* c = C + i * ldc;
@@ -304,7 +308,7 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
 
 void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
   const long C = g.ci;
-#pragma omp parallel for collapse(2) schedule(static) if (g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork)
   for (long b = 0; b < g.n; b++)
     for (long oy = 0; oy < g.oh; oy++) {
       const float* xb = x + b * g.h * g.w * C;
@@ -360,7 +364,7 @@ void dw_backprop_filter(const Conv& g, const float* x, const float* dy, float* d
     const int t = omp_get_thread_num();
     part[t].assign(size_t(KS), 0.f);
     float* acc = part[t].data();
-#pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(dynamic, 1)
     for (long b = 0; b < g.n; b++)
       for (long oy = 0; oy < g.oh; oy++) {
         const float* xb = x + b * g.h * g.w * C;
@@ -408,19 +412,19 @@ inline float bin(float a, float b) {
 template <int OP>
 void binary(const float* a, long na, const float* b, long nb, float* out, long n) {
   if (na == n && nb == n) {
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
     for (long i = 0; i < n; i++) out[i] = bin<OP>(a[i], b[i]);
   } else if (nb == 1) {
     const float s = b[0];
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
     for (long i = 0; i < n; i++) out[i] = bin<OP>(a[i], s);
   } else if (na == 1) {
     const float s = a[0];
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
     for (long i = 0; i < n; i++) out[i] = bin<OP>(s, b[i]);
   } else if (na == n) {  // b repeats every nb elements
     const long rows = n / nb;
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 256) if (n > kParallelWork)
     for (long r = 0; r < rows; r++) {
       const float* ar = a + r * nb;
       float* o = out + r * nb;
@@ -428,7 +432,7 @@ void binary(const float* a, long na, const float* b, long nb, float* out, long n
     }
   } else {  // a repeats every na elements, b full size
     const long rows = n / na;
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 256) if (n > kParallelWork)
     for (long r = 0; r < rows; r++) {
       const float* br = b + r * na;
       float* o = out + r * na;
@@ -440,7 +444,7 @@ void binary(const float* a, long na, const float* b, long nb, float* out, long n
 // Sum over the middle axis of x viewed as [outer, mid, inner].
 void reduce_sum(const float* x, float* out, long outer, long mid, long inner, float scale) {
   if (inner == 1) {
-#pragma omp parallel for schedule(static) if (outer * mid > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 64) if (outer * mid > kParallelWork)
     for (long o = 0; o < outer; o++) {
       const float* r = x + o * mid;
       double s = 0;
@@ -459,19 +463,19 @@ void reduce_sum(const float* x, float* out, long outer, long mid, long inner, fl
     std::vector<std::vector<double>> part(nt);
 #pragma omp parallel if (mid * inner > kParallelWork)
     {
-      const int t = omp_get_thread_num(), T = omp_get_num_threads();
-      const long m0 = mid * t / T, m1 = mid * (t + 1) / T;
-      std::vector<double>& acc = part[t];
+      std::vector<double>& acc = part[omp_get_thread_num()];
       acc.assign(size_t(inner), 0.0);
-      std::vector<float> blk(size_t(inner), 0.f);
-      for (long m = m0; m < m1; m++) {
-        const float* r = xo + m * inner;
-        for (long j = 0; j < inner; j++) blk[j] += r[j];
-        if (((m - m0) & 255) == 255) {
-          for (long j = 0; j < inner; j++) { acc[j] += blk[j]; blk[j] = 0.f; }
+      std::vector<float> blk(static_cast<size_t>(inner));
+      const long blocks = (mid + 255) / 256;
+#pragma omp for schedule(dynamic, 1)
+      for (long bk = 0; bk < blocks; bk++) {
+        std::fill(blk.begin(), blk.end(), 0.f);
+        for (long m = bk * 256; m < std::min(mid, bk * 256 + 256); m++) {
+          const float* r = xo + m * inner;
+          for (long j = 0; j < inner; j++) blk[j] += r[j];
         }
+        for (long j = 0; j < inner; j++) acc[j] += blk[j];
       }
-      for (long j = 0; j < inner; j++) acc[j] += blk[j];
     }
     for (long j = 0; j < inner; j++) {
       double s = 0;
@@ -489,17 +493,18 @@ void channel_sums2(long rows, long C, F f, double* s1, double* s2) {
   std::vector<std::vector<double>> p1(nt), p2(nt);
 #pragma omp parallel if (rows * C > kParallelWork)
   {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const long r0 = rows * t / T, r1 = rows * (t + 1) / T;
+    const int t = omp_get_thread_num();
     p1[t].assign(size_t(C), 0.0);
     p2[t].assign(size_t(C), 0.0);
-    std::vector<float> b1(size_t(C), 0.f), b2(size_t(C), 0.f);
-    for (long r = r0; r < r1; r++) {
-      f(r, b1.data(), b2.data());
-      if (((r - r0) & 255) == 255)
-        for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; b1[c] = b2[c] = 0.f; }
+    std::vector<float> b1(static_cast<size_t>(C)), b2(static_cast<size_t>(C));
+    const long blocks = (rows + 255) / 256;  // float sums over 256 rows, then into doubles
+#pragma omp for schedule(dynamic, 1)
+    for (long bk = 0; bk < blocks; bk++) {
+      std::fill(b1.begin(), b1.end(), 0.f);
+      std::fill(b2.begin(), b2.end(), 0.f);
+      for (long r = bk * 256; r < std::min(rows, bk * 256 + 256); r++) f(r, b1.data(), b2.data());
+      for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; }
     }
-    for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; }
   }
   for (long c = 0; c < C; c++) {
     s1[c] = s2[c] = 0;
@@ -626,23 +631,23 @@ napi_value unary_entry(napi_env env, napi_callback_info info) {
   float* op_ = o.p;
   switch (op) {
     case 0:
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = xp[i] * xp[i];
       break;
     case 1:
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = xp[i] < 0.f ? 0.f : xp[i];  // as tfjs: NaN stays NaN
       break;
     case 2:
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = -xp[i];
       break;
     case 3:
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = std::sqrt(xp[i]);
       break;
     case 4:
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
       for (long i = 0; i < n; i++) op_[i] = 1.f / std::sqrt(xp[i]);
       break;
     default: napi_throw_error(env, nullptr, "facedistill native: unknown unary op");
@@ -658,7 +663,7 @@ napi_value greater_entry(napi_env env, napi_callback_info info) {
   uint8_t* o;
   long n;
   if (!get_f32(env, argv[0], &a) || !get_f32(env, argv[1], &b) || !get_u8(env, argv[2], &o, &n)) return nullptr;
-#pragma omp parallel for schedule(static) if (n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
   for (long i = 0; i < n; i++) o[i] = a.p[a.n == n ? i : i % a.n] > b.p[b.n == n ? i : i % b.n];
   return nullptr;
 }
@@ -674,7 +679,7 @@ napi_value select_entry(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[3], &o))
     return nullptr;
   const long m = o.n;
-#pragma omp parallel for schedule(static) if (m > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 16384) if (m > kParallelWork)
   for (long i = 0; i < m; i++) o.p[i] = c[i] ? a.p[i] : b.p[i];
   return nullptr;
 }
@@ -710,7 +715,7 @@ napi_value batchnorm_entry(napi_env env, napi_callback_info info) {
   }
   const long rows = x.n / C;
   const float *mp = mul.data(), *ap = add.data();
-#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
   for (long r = 0; r < rows; r++) {
     const float* xr = x.p + r * C;
     float* yr = o.p + r * C;
@@ -762,7 +767,7 @@ napi_value prelu_entry(napi_env env, napi_callback_info info) {
   F32 x, a, o;
   if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &a) || !get_f32(env, argv[2], &o)) return nullptr;
   const long C = a.n, rows = x.n / C;
-#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
   for (long r = 0; r < rows; r++) {
     const float* xr = x.p + r * C;
     float* y = o.p + r * C;
@@ -780,7 +785,7 @@ napi_value prelu_grad_input_entry(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[3], &dx))
     return nullptr;
   const long C = a.n, rows = x.n / C;
-#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
   for (long r = 0; r < rows; r++) {
     const float* g = dy.p + r * C;
     const float* xr = x.p + r * C;
@@ -844,7 +849,7 @@ napi_value bn_train_entry(napi_env env, napi_callback_info info) {
     add[c] = off.p[c] - mp[c] * mul[c];
   }
   const float *mu = mul.data(), *ad = add.data();
-#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
   for (long r = 0; r < rows; r++) {
     const float* xr = x.p + r * C;
     float* yr = y.p + r * C;
@@ -900,7 +905,7 @@ napi_value bn_train_grad_input_entry(napi_env env, napi_callback_info info) {
     b[c] = float(r * ds.p[c] / double(rows));
   }
   const float *kp = k.data(), *ap = a.data(), *bp = b.data(), *mp = mean.p;
-#pragma omp parallel for schedule(static) if (x.n > kParallelWork)
+#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
   for (long r = 0; r < rows; r++) {
     const float* g = dy.p + r * C;
     const float* xr = x.p + r * C;
