@@ -940,10 +940,13 @@ napi_value simd_entry(napi_env env, napi_callback_info) {
 
 napi_value init(napi_env env, napi_value exports) {
 #if defined(M_MMAP_THRESHOLD)
-  // Activations are tens of MB each and die within a step: keep freed blocks in the heap for the next step instead
-  // of unmapping them and page-faulting fresh zero pages on every allocation (glibc's default above 32 MB).
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  // Activations are MBs each and die within a step. glibc serves blocks above its mmap threshold with fresh mappings
+  // (page faults and zeroing on every step) and trims the heap top; raise the threshold to its 32 MB maximum and keep
+  // freed memory, so the next step reuses it. (A pool of huge-page mappings handed to JS as external ArrayBuffers was
+  // tried and was 2x slower: V8 finalises them too late for reuse.)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
 #endif
   const napi_property_descriptor props[] = {
       {"conv2d", nullptr, conv_entry<conv2d>, nullptr, nullptr, nullptr, napi_default, nullptr},
