@@ -2,9 +2,9 @@
  * Builds and loads facedistill's native kernel addon (core/native/fd_kernels.cc).
  *
  * No node-gyp and no download: the machine's own C++ compiler (g++ or clang++, or $CXX) compiles the one source file
- * against Node's N-API headers, with -march=native and OpenMP. The result is cached under
- * node_modules/.cache/facedistill/ keyed by a hash of the source, the flags, the compiler and the CPU, so the first
- * run pays a few seconds and later runs load it at once. Any failure returns a reason instead of throwing: the caller
+ * against Node's N-API headers, with -march=native and OpenMP. The result is cached in the package's .cache/native/
+ * ($FACEDISTILL_NATIVE_CACHE, or the OS temp folder when read-only), keyed by a hash of the source, the flags, the
+ * compiler and the CPU, so the first run pays a few seconds and later runs load it at once. Any failure returns a reason instead of throwing: the caller
  * falls back to wasm.
  */
 import { spawnSync } from 'node:child_process';
@@ -114,7 +114,8 @@ export function loadNativeKernels(): AddonResult {
     const cc = findCompiler();
     if (!cc) return (loaded = { ok: false, why: 'no C++ compiler (g++, c++, clang++ or $CXX)' });
     const source = fs.readFileSync(src);
-    const cacheDir = [path.join(root, 'node_modules', '.cache', 'facedistill'), path.join(os.tmpdir(), 'facedistill-native')]
+    const cacheDir = [process.env.FACEDISTILL_NATIVE_CACHE, path.join(root, '.cache', 'native'), path.join(os.tmpdir(), 'facedistill-native')]
+      .filter((d): d is string => !!d)
       .find((d) => { try { fs.mkdirSync(d, { recursive: true }); fs.accessSync(d, fs.constants.W_OK); return true; } catch { return false; } });
     if (!cacheDir) return (loaded = { ok: false, why: 'no writable cache folder for the native build' });
     const errors: string[] = [];
