@@ -15,14 +15,12 @@
 #if defined(__GLIBC__) || defined(__linux__)
 #include <malloc.h>
 #endif
-#ifdef _OPENMP
-#include <omp.h>
-#else  // built without OpenMP: one thread, the pragmas are ignored
-inline int omp_get_max_threads() { return 1; }
-inline int omp_get_thread_num() { return 0; }
-inline int omp_get_num_threads() { return 1; }
-inline void omp_set_num_threads(int) {}
-#endif
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <thread>
 
 namespace {
 
@@ -43,6 +41,128 @@ typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));  // unaligne
 
 inline vf loadu(const float* p) { return *reinterpret_cast<const vfu*>(p); }
 inline void storeu(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Threads. A kernel splits its work into many chunks; the calling thread starts on them at once and the helper
+// threads join when the scheduler runs them. The caller only waits for chunks a helper actually took, never for a
+// helper to wake up: on a shared, loaded machine a late helper finds nothing left and the kernel ran at one-thread
+// speed instead of stalling at a barrier (OpenMP's end-of-region barrier made 2-thread kernels 4-10x slower than
+// 1-thread ones under load here); on an idle machine all threads share the chunks.
+class Pool {
+ public:
+  Pool() { resize(defaultThreads()); }
+  int size() const { return int(workers_) + 1; }
+  void resize(int n) {
+    n = std::max(1, n);
+    std::lock_guard<std::mutex> lock(mu_);
+    // Helpers are never stopped (they sleep on the condition variable); growing adds more, shrinking caps use.
+    while (int(spawned_) < n - 1) {
+      const int tid = int(++spawned_);
+      std::thread([this, tid] { work(tid); }).detach();
+    }
+    workers_ = n - 1;
+  }
+  // f(chunk, tid) for chunk in [0, n); tid in [0, size()) indexes per-thread scratch.
+  template <class F>
+  void run(long n, F&& f) {
+    if (n <= 0) return;
+    if (n == 1 || workers_ == 0) {
+      for (long c = 0; c < n; c++) f(c, 0);
+      return;
+    }
+    auto job = std::make_shared<Job>();
+    job->fn = [&f](long c, int t) { f(c, t); };
+    job->n = n;
+    job->maxTid = int(workers_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = job;
+      gen_++;
+    }
+    cv_.notify_all();
+    drain(*job, 0);
+    while (job->done.load(std::memory_order_acquire) < n) std::this_thread::yield();
+  }
+
+ private:
+  struct Job {
+    std::function<void(long, int)> fn;
+    long n = 0;
+    int maxTid = 0;
+    std::atomic<long> next{0}, done{0};
+  };
+  static int defaultThreads() {
+    for (const char* k : {"FACEDISTILL_THREADS", "OMP_NUM_THREADS"})
+      if (const char* v = std::getenv(k)) {
+        const int n = std::atoi(v);
+        if (n > 0) return n;
+      }
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+  static void drain(Job& j, int tid) {
+    for (;;) {
+      const long c = j.next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= j.n) return;
+      j.fn(c, tid);
+      j.done.fetch_add(1, std::memory_order_release);
+    }
+  }
+  void work(int tid) {
+    uint64_t seen = 0;
+    for (;;) {
+      std::shared_ptr<Job> j;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return gen_ != seen; });
+        seen = gen_;
+        j = job_;
+      }
+      if (j && tid <= j->maxTid) drain(*j, tid);
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<Job> job_;
+  uint64_t gen_ = 0;
+  unsigned workers_ = 0, spawned_ = 0;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: its helpers are detached and sleep until the process ends
+  return *p;
+}
+inline int num_threads() { return pool().size(); }
+
+// f(i) for i in [0, n), in chunks of `grain`, on the pool when `parallel`.
+template <class F>
+void pfor(long n, long grain, bool parallel, F&& f) {
+  if (!parallel || num_threads() == 1) {
+    for (long i = 0; i < n; i++) f(i);
+    return;
+  }
+  const long chunks = (n + grain - 1) / grain;
+  pool().run(chunks, [&](long c, int) {
+    const long e = std::min(n, (c + 1) * grain);
+    for (long i = c * grain; i < e; i++) f(i);
+  });
+}
+
+// f(i, tid) for i in [0, n), one index per chunk.
+template <class F>
+void peach(long n, bool parallel, F&& f) {
+  if (!parallel || num_threads() == 1) {
+    for (long i = 0; i < n; i++) f(i, 0);
+    return;
+  }
+  pool().run(n, f);
+}
+
+// A per-thread scratch buffer of at least n floats (contents undefined).
+inline float* scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // GEMM: C[M x N] (=|+=) sum_k A(i, k) * B(k, j), with A(i, k) = A[i*rsa + k*csa], B(k, j) = B[k*rsb + j*csb].
@@ -147,34 +267,27 @@ void gemm_st(long M, long N, long K, const float* A, long rsa, long csa, const f
 // products are summed (the weight-gradient case: M, N = channels, K = batch x pixels).
 void gemm(long M, long N, long K, const float* A, long rsa, long csa, const float* B, long rsb, long csb, float* C,
           long ldc, bool accumulate) {
-  const int nt = omp_get_max_threads();
+  const int nt = num_threads();
   if (nt == 1 || M * N * K < kParallelWork) {
     gemm_st(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
     return;
   }
-  // Work is handed out in many small chunks (dynamic schedule), not one half per thread: on a shared machine a
-  // descheduled thread then delays one chunk, not half the kernel.
+  // Many small chunks, not one half per thread (see Pool).
   if (M >= long(nt) * MR * 4) {
     const long rowsPer = long(MR) * 32, chunks = (M + rowsPer - 1) / rowsPer;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (long ch = 0; ch < chunks; ch++) {
+    pool().run(chunks, [&](long ch, int) {
       const long r0 = ch * rowsPer, r1 = std::min(M, r0 + rowsPer);
       gemm_st(r1 - r0, N, K, A + r0 * rsa, rsa, csa, B, rsb, csb, C + r0 * ldc, ldc, accumulate);
-    }
+    });
     return;
   }
   std::vector<std::vector<float>> part(nt);
   const long kPer = 2048, kChunks = (K + kPer - 1) / kPer;
-#pragma omp parallel
-  {
-    const int t = omp_get_thread_num();
-    part[t].assign(size_t(M) * N, 0.f);
-#pragma omp for schedule(dynamic, 1)
-    for (long ch = 0; ch < kChunks; ch++) {
-      const long k0 = ch * kPer, k1 = std::min(K, k0 + kPer);
-      gemm_st(M, N, k1 - k0, A + k0 * csa, rsa, csa, B + k0 * rsb, rsb, csb, part[t].data(), N, true);
-    }
-  }
+  pool().run(kChunks, [&](long ch, int t) {
+    if (part[t].empty()) part[t].assign(size_t(M) * N, 0.f);
+    const long k0 = ch * kPer, k1 = std::min(K, k0 + kPer);
+    gemm_st(M, N, k1 - k0, A + k0 * csa, rsa, csa, B + k0 * rsb, rsb, csb, part[t].data(), N, true);
+  });
   for (long i = 0; i < M; i++) {
     float* c = C + i * ldc;
     for (long j = 0; j < N; j++) {
@@ -242,15 +355,11 @@ void conv2d(const Conv& g, const float* x, const float* w, float* y) {
     return;
   }
   const long P = g.oh * g.ow, K = g.cols();
-#pragma omp parallel if (g.n > 1 && M * K * g.co > kParallelWork)
-  {
-    std::vector<float> col(size_t(P) * K);
-#pragma omp for schedule(dynamic, 1)
-    for (long b = 0; b < g.n; b++) {
-      im2col(g, x + b * g.h * g.w * g.ci, col.data());
-      gemm_st(P, g.co, K, col.data(), K, 1, w, g.co, 1, y + b * P * g.co, g.co, false);
-    }
-  }
+  peach(g.n, M * K * g.co > kParallelWork, [&](long b, int) {
+    float* col = scratch(size_t(P) * K);
+    im2col(g, x + b * g.h * g.w * g.ci, col);
+    gemm_st(P, g.co, K, col, K, 1, w, g.co, 1, y + b * P * g.co, g.co, false);
+  });
 }
 
 void conv2d_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
@@ -261,17 +370,13 @@ void conv2d_backprop_input(const Conv& g, const float* dy, const float* w, float
     return;
   }
   const long P = g.oh * g.ow, K = g.cols(), img = g.h * g.w * g.ci;
-#pragma omp parallel if (g.n > 1 && M * K * g.co > kParallelWork)
-  {
-    std::vector<float> col(size_t(P) * K);
-#pragma omp for schedule(dynamic, 1)
-    for (long b = 0; b < g.n; b++) {
-      gemm_st(P, K, g.co, dy + b * P * g.co, g.co, 1, w, 1, g.co, col.data(), K, false);
-      float* d = dx + b * img;
-      std::memset(d, 0, sizeof(float) * img);
-      col2im_add(g, col.data(), d);
-    }
-  }
+  peach(g.n, M * K * g.co > kParallelWork, [&](long b, int) {
+    float* col = scratch(size_t(P) * K);
+    gemm_st(P, K, g.co, dy + b * P * g.co, g.co, 1, w, 1, g.co, col, K, false);
+    float* d = dx + b * img;
+    std::memset(d, 0, sizeof(float) * img);
+    col2im_add(g, col, d);
+  });
 }
 
 void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, float* dw) {
@@ -282,19 +387,14 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
     return;
   }
   const long P = g.oh * g.ow;
-  const int nt = omp_get_max_threads();
+  const int nt = num_threads();
   std::vector<std::vector<float>> part(nt);
-#pragma omp parallel if (g.n > 1 && M * K * g.co > kParallelWork)
-  {
-    const int t = omp_get_thread_num();
-    part[t].assign(size_t(K) * g.co, 0.f);
-    std::vector<float> col(size_t(P) * K);
-#pragma omp for schedule(dynamic, 1)
-    for (long b = 0; b < g.n; b++) {
-      im2col(g, x + b * g.h * g.w * g.ci, col.data());
-      gemm_st(K, g.co, P, col.data(), 1, K, dy + b * P * g.co, g.co, 1, part[t].data(), g.co, true);
-    }
-  }
+  peach(g.n, M * K * g.co > kParallelWork, [&](long b, int t) {
+    if (part[t].empty()) part[t].assign(size_t(K) * g.co, 0.f);
+    float* col = scratch(size_t(P) * K);
+    im2col(g, x + b * g.h * g.w * g.ci, col);
+    gemm_st(K, g.co, P, col, 1, K, dy + b * P * g.co, g.co, 1, part[t].data(), g.co, true);
+  });
   for (long i = 0; i < K * g.co; i++) {
     float s = 0.f;
     for (int t = 0; t < nt; t++)
@@ -308,9 +408,8 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
 
 void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
   const long C = g.ci;
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork)
-  for (long b = 0; b < g.n; b++)
-    for (long oy = 0; oy < g.oh; oy++) {
+  peach(g.n * g.oh, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int) {
+      const long b = row / g.oh, oy = row % g.oh;
       const float* xb = x + b * g.h * g.w * C;
       float* yr = y + ((b * g.oh + oy) * g.ow) * C;
       for (long ox = 0; ox < g.ow; ox++) {
@@ -328,13 +427,12 @@ void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
           }
         }
       }
-    }
+  });
 }
 
 void dw_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
   const long C = g.ci, img = g.h * g.w * C;
-#pragma omp parallel for schedule(dynamic, 1) if (g.n > 1 && g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork)
-  for (long b = 0; b < g.n; b++) {
+  pfor(g.n, 1, g.n > 1 && g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long b) {
     float* d = dx + b * img;
     std::memset(d, 0, sizeof(float) * img);
     for (long oy = 0; oy < g.oh; oy++)
@@ -352,21 +450,17 @@ void dw_backprop_input(const Conv& g, const float* dy, const float* w, float* dx
           }
         }
       }
-  }
+  });
 }
 
 void dw_backprop_filter(const Conv& g, const float* x, const float* dy, float* dw) {
   const long C = g.ci, KS = g.kh * g.kw * C;
-  const int nt = omp_get_max_threads();
+  const int nt = num_threads();
   std::vector<std::vector<float>> part(nt);
-#pragma omp parallel if (g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork)
-  {
-    const int t = omp_get_thread_num();
-    part[t].assign(size_t(KS), 0.f);
-    float* acc = part[t].data();
-#pragma omp for collapse(2) schedule(dynamic, 1)
-    for (long b = 0; b < g.n; b++)
-      for (long oy = 0; oy < g.oh; oy++) {
+  peach(g.n * g.oh, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int t) {
+        if (part[t].empty()) part[t].assign(size_t(KS), 0.f);
+        float* acc = part[t].data();
+        const long b = row / g.oh, oy = row % g.oh;
         const float* xb = x + b * g.h * g.w * C;
         for (long ox = 0; ox < g.ow; ox++) {
           const float* gy = dy + ((b * g.oh + oy) * g.ow + ox) * C;
@@ -382,8 +476,7 @@ void dw_backprop_filter(const Conv& g, const float* x, const float* dy, float* d
             }
           }
         }
-      }
-  }
+  });
   for (long i = 0; i < KS; i++) {
     float s = 0.f;
     for (int t = 0; t < nt; t++)
@@ -412,40 +505,34 @@ inline float bin(float a, float b) {
 template <int OP>
 void binary(const float* a, long na, const float* b, long nb, float* out, long n) {
   if (na == n && nb == n) {
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-    for (long i = 0; i < n; i++) out[i] = bin<OP>(a[i], b[i]);
+    pfor(n, 16384, n > kParallelWork, [&](long i) { out[i] = bin<OP>(a[i], b[i]); });
   } else if (nb == 1) {
     const float s = b[0];
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-    for (long i = 0; i < n; i++) out[i] = bin<OP>(a[i], s);
+    pfor(n, 16384, n > kParallelWork, [&](long i) { out[i] = bin<OP>(a[i], s); });
   } else if (na == 1) {
     const float s = a[0];
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-    for (long i = 0; i < n; i++) out[i] = bin<OP>(s, b[i]);
+    pfor(n, 16384, n > kParallelWork, [&](long i) { out[i] = bin<OP>(s, b[i]); });
   } else if (na == n) {  // b repeats every nb elements
     const long rows = n / nb;
-#pragma omp parallel for schedule(dynamic, 256) if (n > kParallelWork)
-    for (long r = 0; r < rows; r++) {
+    pfor(rows, 256, n > kParallelWork, [&](long r) {
       const float* ar = a + r * nb;
       float* o = out + r * nb;
       for (long j = 0; j < nb; j++) o[j] = bin<OP>(ar[j], b[j]);
-    }
+    });
   } else {  // a repeats every na elements, b full size
     const long rows = n / na;
-#pragma omp parallel for schedule(dynamic, 256) if (n > kParallelWork)
-    for (long r = 0; r < rows; r++) {
+    pfor(rows, 256, n > kParallelWork, [&](long r) {
       const float* br = b + r * na;
       float* o = out + r * na;
       for (long j = 0; j < na; j++) o[j] = bin<OP>(a[j], br[j]);
-    }
+    });
   }
 }
 
 // Sum over the middle axis of x viewed as [outer, mid, inner].
 void reduce_sum(const float* x, float* out, long outer, long mid, long inner, float scale) {
   if (inner == 1) {
-#pragma omp parallel for schedule(dynamic, 64) if (outer * mid > kParallelWork)
-    for (long o = 0; o < outer; o++) {
+    pfor(outer, 64, outer * mid > kParallelWork, [&](long o) {
       const float* r = x + o * mid;
       double s = 0;
       float part = 0.f;
@@ -454,29 +541,25 @@ void reduce_sum(const float* x, float* out, long outer, long mid, long inner, fl
         if ((m & 1023) == 1023) { s += part; part = 0.f; }
       }
       out[o] = float((s + part) * scale);
-    }
+    });
     return;
   }
-  const int nt = omp_get_max_threads();
+  const int nt = num_threads();
   for (long o = 0; o < outer; o++) {
     const float* xo = x + o * mid * inner;
     std::vector<std::vector<double>> part(nt);
-#pragma omp parallel if (mid * inner > kParallelWork)
-    {
-      std::vector<double>& acc = part[omp_get_thread_num()];
-      acc.assign(size_t(inner), 0.0);
-      std::vector<float> blk(static_cast<size_t>(inner));
-      const long blocks = (mid + 255) / 256;
-#pragma omp for schedule(dynamic, 1)
-      for (long bk = 0; bk < blocks; bk++) {
-        std::fill(blk.begin(), blk.end(), 0.f);
-        for (long m = bk * 256; m < std::min(mid, bk * 256 + 256); m++) {
-          const float* r = xo + m * inner;
-          for (long j = 0; j < inner; j++) blk[j] += r[j];
-        }
-        for (long j = 0; j < inner; j++) acc[j] += blk[j];
+    const long blocks = (mid + 255) / 256;
+    peach(blocks, mid * inner > kParallelWork, [&](long bk, int t) {
+      std::vector<double>& acc = part[t];
+      if (acc.empty()) acc.assign(size_t(inner), 0.0);
+      float* blk = scratch(size_t(inner));
+      std::fill(blk, blk + inner, 0.f);
+      for (long m = bk * 256; m < std::min(mid, bk * 256 + 256); m++) {
+        const float* r = xo + m * inner;
+        for (long j = 0; j < inner; j++) blk[j] += r[j];
       }
-    }
+      for (long j = 0; j < inner; j++) acc[j] += blk[j];
+    });
     for (long j = 0; j < inner; j++) {
       double s = 0;
       for (int t = 0; t < nt; t++)
@@ -489,23 +572,17 @@ void reduce_sum(const float* x, float* out, long outer, long mid, long inner, fl
 // Per-channel sums over rows of [rows, C] arrays, two at once (BatchNorm / PReLU gradients): s1 = sum f1, s2 = sum f2.
 template <class F>
 void channel_sums2(long rows, long C, F f, double* s1, double* s2) {
-  const int nt = omp_get_max_threads();
+  const int nt = num_threads();
   std::vector<std::vector<double>> p1(nt), p2(nt);
-#pragma omp parallel if (rows * C > kParallelWork)
-  {
-    const int t = omp_get_thread_num();
-    p1[t].assign(size_t(C), 0.0);
-    p2[t].assign(size_t(C), 0.0);
-    std::vector<float> b1(static_cast<size_t>(C)), b2(static_cast<size_t>(C));
-    const long blocks = (rows + 255) / 256;  // float sums over 256 rows, then into doubles
-#pragma omp for schedule(dynamic, 1)
-    for (long bk = 0; bk < blocks; bk++) {
-      std::fill(b1.begin(), b1.end(), 0.f);
-      std::fill(b2.begin(), b2.end(), 0.f);
-      for (long r = bk * 256; r < std::min(rows, bk * 256 + 256); r++) f(r, b1.data(), b2.data());
-      for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; }
-    }
-  }
+  const long blocks = (rows + 255) / 256;  // float sums over 256 rows, then into doubles
+  peach(blocks, rows * C > kParallelWork, [&](long bk, int t) {
+    if (p1[t].empty()) { p1[t].assign(size_t(C), 0.0); p2[t].assign(size_t(C), 0.0); }
+    float* b1 = scratch(size_t(2 * C));
+    float* b2 = b1 + C;
+    std::fill(b1, b1 + 2 * C, 0.f);
+    for (long r = bk * 256; r < std::min(rows, bk * 256 + 256); r++) f(r, b1, b2);
+    for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; }
+  });
   for (long c = 0; c < C; c++) {
     s1[c] = s2[c] = 0;
     for (int t = 0; t < nt; t++)
@@ -631,24 +708,19 @@ napi_value unary_entry(napi_env env, napi_callback_info info) {
   float* op_ = o.p;
   switch (op) {
     case 0:
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-      for (long i = 0; i < n; i++) op_[i] = xp[i] * xp[i];
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = xp[i] * xp[i]; });
       break;
     case 1:
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-      for (long i = 0; i < n; i++) op_[i] = xp[i] < 0.f ? 0.f : xp[i];  // as tfjs: NaN stays NaN
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = xp[i] < 0.f ? 0.f : xp[i]; });  // as tfjs: NaN stays NaN
       break;
     case 2:
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-      for (long i = 0; i < n; i++) op_[i] = -xp[i];
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = -xp[i]; });
       break;
     case 3:
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-      for (long i = 0; i < n; i++) op_[i] = std::sqrt(xp[i]);
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = std::sqrt(xp[i]); });
       break;
     case 4:
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-      for (long i = 0; i < n; i++) op_[i] = 1.f / std::sqrt(xp[i]);
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = 1.f / std::sqrt(xp[i]); });
       break;
     default: napi_throw_error(env, nullptr, "facedistill native: unknown unary op");
   }
@@ -663,8 +735,7 @@ napi_value greater_entry(napi_env env, napi_callback_info info) {
   uint8_t* o;
   long n;
   if (!get_f32(env, argv[0], &a) || !get_f32(env, argv[1], &b) || !get_u8(env, argv[2], &o, &n)) return nullptr;
-#pragma omp parallel for schedule(dynamic, 16384) if (n > kParallelWork)
-  for (long i = 0; i < n; i++) o[i] = a.p[a.n == n ? i : i % a.n] > b.p[b.n == n ? i : i % b.n];
+  pfor(n, 16384, n > kParallelWork, [&](long i) { o[i] = a.p[a.n == n ? i : i % a.n] > b.p[b.n == n ? i : i % b.n]; });
   return nullptr;
 }
 
@@ -679,8 +750,7 @@ napi_value select_entry(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[3], &o))
     return nullptr;
   const long m = o.n;
-#pragma omp parallel for schedule(dynamic, 16384) if (m > kParallelWork)
-  for (long i = 0; i < m; i++) o.p[i] = c[i] ? a.p[i] : b.p[i];
+  pfor(m, 16384, m > kParallelWork, [&](long i) { o.p[i] = c[i] ? a.p[i] : b.p[i]; });
   return nullptr;
 }
 
@@ -715,12 +785,11 @@ napi_value batchnorm_entry(napi_env env, napi_callback_info info) {
   }
   const long rows = x.n / C;
   const float *mp = mul.data(), *ap = add.data();
-#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
-  for (long r = 0; r < rows; r++) {
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
     const float* xr = x.p + r * C;
     float* yr = o.p + r * C;
     for (long c = 0; c < C; c++) yr[c] = xr[c] * mp[c] + ap[c];
-  }
+  });
   return nullptr;
 }
 
@@ -767,12 +836,11 @@ napi_value prelu_entry(napi_env env, napi_callback_info info) {
   F32 x, a, o;
   if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &a) || !get_f32(env, argv[2], &o)) return nullptr;
   const long C = a.n, rows = x.n / C;
-#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
-  for (long r = 0; r < rows; r++) {
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
     const float* xr = x.p + r * C;
     float* y = o.p + r * C;
     for (long c = 0; c < C; c++) y[c] = xr[c] > 0.f ? xr[c] : a.p[c] * xr[c];
-  }
+  });
   return nullptr;
 }
 
@@ -785,13 +853,12 @@ napi_value prelu_grad_input_entry(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[3], &dx))
     return nullptr;
   const long C = a.n, rows = x.n / C;
-#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
-  for (long r = 0; r < rows; r++) {
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
     const float* g = dy.p + r * C;
     const float* xr = x.p + r * C;
     float* d = dx.p + r * C;
     for (long c = 0; c < C; c++) d[c] = xr[c] > 0.f ? g[c] : a.p[c] * g[c];
-  }
+  });
   return nullptr;
 }
 
@@ -849,12 +916,11 @@ napi_value bn_train_entry(napi_env env, napi_callback_info info) {
     add[c] = off.p[c] - mp[c] * mul[c];
   }
   const float *mu = mul.data(), *ad = add.data();
-#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
-  for (long r = 0; r < rows; r++) {
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
     const float* xr = x.p + r * C;
     float* yr = y.p + r * C;
     for (long c = 0; c < C; c++) yr[c] = xr[c] * mu[c] + ad[c];
-  }
+  });
   return nullptr;
 }
 
@@ -905,13 +971,12 @@ napi_value bn_train_grad_input_entry(napi_env env, napi_callback_info info) {
     b[c] = float(r * ds.p[c] / double(rows));
   }
   const float *kp = k.data(), *ap = a.data(), *bp = b.data(), *mp = mean.p;
-#pragma omp parallel for schedule(dynamic, 256) if (x.n > kParallelWork)
-  for (long r = 0; r < rows; r++) {
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
     const float* g = dy.p + r * C;
     const float* xr = x.p + r * C;
     float* d = dx.p + r * C;
     for (long c = 0; c < C; c++) d[c] = kp[c] * (g[c] - ap[c] - (xr[c] - mp[c]) * bp[c]);
-  }
+  });
   return nullptr;
 }
 
@@ -924,11 +989,11 @@ napi_value threads_entry(napi_env env, napi_callback_info info) {
     napi_typeof(env, argv[0], &t);
     if (t == napi_number) {
       const int n = int(get_num(env, argv[0]));
-      if (n > 0) omp_set_num_threads(n);
+      if (n > 0) pool().resize(n);
     }
   }
   napi_value r;
-  napi_create_int32(env, omp_get_max_threads(), &r);
+  napi_create_int32(env, num_threads(), &r);
   return r;
 }
 

@@ -2,7 +2,7 @@
  * Builds and loads facedistill's native kernel addon (core/native/fd_kernels.cc).
  *
  * No node-gyp and no download: the machine's own C++ compiler (g++ or clang++, or $CXX) compiles the one source file
- * against Node's N-API headers, with -march=native and OpenMP. The result is cached in the package's .cache/native/
+ * against Node's N-API headers, with -march=native and threads. The result is cached in the package's .cache/native/
  * ($FACEDISTILL_NATIVE_CACHE, or the OS temp folder when read-only), keyed by a hash of the source, the flags, the
  * compiler and the CPU, so the first run pays a few seconds and later runs load it at once. Any failure returns a reason instead of throwing: the caller
  * falls back to wasm.
@@ -93,9 +93,8 @@ function cpuKey(): string {
 }
 
 const FLAG_SETS: readonly (readonly string[])[] = [
-  ['-O3', '-march=native', '-ffp-contract=fast', '-fopenmp'],
-  ['-O3', '-march=native', '-ffp-contract=fast'], // compilers without OpenMP: single-threaded kernels
-  ['-O3'],
+  ['-O3', '-march=native', '-ffp-contract=fast', '-pthread'],
+  ['-O3', '-pthread'], // a compiler that rejects -march=native: portable SIMD only
 ];
 
 let loaded: AddonResult | undefined;
