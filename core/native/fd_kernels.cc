@@ -735,7 +735,9 @@ napi_value greater_entry(napi_env env, napi_callback_info info) {
   uint8_t* o;
   long n;
   if (!get_f32(env, argv[0], &a) || !get_f32(env, argv[1], &b) || !get_u8(env, argv[2], &o, &n)) return nullptr;
-  pfor(n, 16384, n > kParallelWork, [&](long i) { o[i] = a.p[a.n == n ? i : i % a.n] > b.p[b.n == n ? i : i % b.n]; });
+  const float *ap = a.p, *bp = b.p;
+  const long na = a.n, nb = b.n;
+  pfor(n, 16384, n > kParallelWork, [&](long i) { o[i] = ap[na == n ? i : i % na] > bp[nb == n ? i : i % nb]; });
   return nullptr;
 }
 
@@ -750,7 +752,9 @@ napi_value select_entry(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[3], &o))
     return nullptr;
   const long m = o.n;
-  pfor(m, 16384, m > kParallelWork, [&](long i) { o.p[i] = c[i] ? a.p[i] : b.p[i]; });
+  const float *ap = a.p, *bp = b.p;  // locals: through the captured structs GCC reloads them and does not vectorise
+  float* op = o.p;
+  pfor(m, 16384, m > kParallelWork, [&](long i) { const float u = ap[i], w = bp[i]; op[i] = c[i] ? u : w; });
   return nullptr;
 }
 
@@ -836,10 +840,13 @@ napi_value prelu_entry(napi_env env, napi_callback_info info) {
   F32 x, a, o;
   if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &a) || !get_f32(env, argv[2], &o)) return nullptr;
   const long C = a.n, rows = x.n / C;
+  const float* al = a.p;  // locals, so that the row loop vectorises (see select)
   pfor(rows, 256, x.n > kParallelWork, [&](long r) {
     const float* xr = x.p + r * C;
     float* y = o.p + r * C;
-    for (long c = 0; c < C; c++) y[c] = xr[c] > 0.f ? xr[c] : a.p[c] * xr[c];
+    // Both branches computed, then selected: a conditional multiply is neither if-converted nor vectorised (FP traps)
+    // and mispredicts on mixed signs.
+    for (long c = 0; c < C; c++) { const float v = xr[c], neg = al[c] * v; y[c] = v > 0.f ? v : neg; }
   });
   return nullptr;
 }
@@ -853,11 +860,12 @@ napi_value prelu_grad_input_entry(napi_env env, napi_callback_info info) {
       !get_f32(env, argv[3], &dx))
     return nullptr;
   const long C = a.n, rows = x.n / C;
+  const float* al = a.p;
   pfor(rows, 256, x.n > kParallelWork, [&](long r) {
     const float* g = dy.p + r * C;
     const float* xr = x.p + r * C;
     float* d = dx.p + r * C;
-    for (long c = 0; c < C; c++) d[c] = xr[c] > 0.f ? g[c] : a.p[c] * g[c];
+    for (long c = 0; c < C; c++) { const float gv = g[c], neg = al[c] * gv; d[c] = xr[c] > 0.f ? gv : neg; }
   });
   return nullptr;
 }
@@ -875,7 +883,7 @@ napi_value prelu_grad_alpha_entry(napi_env env, napi_callback_info info) {
       [&](long r, float* b1, float*) {
         const float* g = dy.p + r * C;
         const float* xr = x.p + r * C;
-        for (long c = 0; c < C; c++) b1[c] += xr[c] > 0.f ? 0.f : g[c] * xr[c];
+        for (long c = 0; c < C; c++) { const float gx = g[c] * xr[c]; b1[c] += xr[c] > 0.f ? 0.f : gx; }
       },
       s1.data(), s2.data());
   for (long c = 0; c < C; c++) da.p[c] = float(s1[c]);

@@ -93,7 +93,7 @@ function cpuKey(): string {
 }
 
 const FLAG_SETS: readonly (readonly string[])[] = [
-  ['-O3', '-march=native', '-ffp-contract=fast', '-pthread'],
+  ['-O3', '-march=native', '-ffp-contract=fast', '-fno-trapping-math', '-pthread'],
   ['-O3', '-pthread'], // a compiler that rejects -march=native: portable SIMD only
 ];
 
