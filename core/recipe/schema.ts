@@ -74,7 +74,7 @@ export const evalSchema = z.strictObject({
 });
 export type EvalRecipe = z.infer<typeof evalSchema>;
 
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'cpu-native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export const recipeSchema = z.strictObject({

@@ -1,0 +1,95 @@
+/**
+ * What `npm run bench` times: the KD student step (MobileFaceNet, MSE on L2-normalised 128-D embeddings against fixed
+ * targets, Adam — the engine's update: tf.variableGrads then applyGradients) and the teacher's inference.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { faceApiModelDir, loadFaceApi } from '../models/face-api-teacher.js';
+import { buildMobileFaceNet } from '../models/mobilefacenet.js';
+
+export interface Timing {
+  /** Seconds per step (or per batch for inference), after the warm-up. */
+  readonly stepSec: readonly number[];
+  readonly medianStepSec: number;
+  /** Images per step. */
+  readonly batch: number;
+  readonly imagesPerSec: number;
+}
+
+export const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Runs `once` warmup + steps times; times the last `steps` runs. */
+async function time(once: () => Promise<void>, batch: number, steps: number, warmup: number, onStep?: (sec: number) => void): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await once();
+  const stepSec: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await once();
+    stepSec.push((performance.now() - t0) / 1000);
+    onStep?.(stepSec.at(-1)!);
+  }
+  const m = median(stepSec);
+  return { stepSec, medianStepSec: m, batch, imagesPerSec: batch / m };
+}
+
+const l2n = (t: tf.Tensor) => tf.div(t, tf.norm(t, 2, 1, true));
+
+/**
+ * The student step on the active backend. With microBatch < batch the gradients of batch/microBatch micro-batches
+ * are summed before one Adam update (BatchNorm then sees micro-batch statistics, as it would in any accumulation).
+ */
+export async function timeStudentStep(o: { inputSize: number; batch: number; microBatch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
+  if (o.batch % o.microBatch !== 0) throw new Error(`batch ${o.batch} is not a multiple of the micro-batch ${o.microBatch}`);
+  const model = buildMobileFaceNet({ inputSize: o.inputSize, width: 1, embeddingDim: 128 }, 1);
+  const opt = tf.train.adam(1e-3);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const chunks = o.batch / o.microBatch;
+  const xs = Array.from({ length: chunks }, (_, i) => tf.randomNormal([o.microBatch, o.inputSize, o.inputSize, 3], 0, 1, 'float32', 11 + i));
+  const ts = Array.from({ length: chunks }, (_, i) => tf.tidy(() => l2n(tf.randomNormal([o.microBatch, 128], 0, 1, 'float32', 31 + i))));
+  const once = async () => {
+    let sum: tf.NamedTensorMap | undefined;
+    const losses: tf.Scalar[] = [];
+    for (let c = 0; c < chunks; c++) {
+      const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.mean(tf.squaredDifference(l2n(model.apply(xs[c]!, { training: true }) as tf.Tensor), ts[c]!)) as tf.Scalar), vars);
+      losses.push(value);
+      if (!sum) sum = grads;
+      else {
+        const next = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(sum![k]!, g)])));
+        tf.dispose([...Object.values(sum), ...Object.values(grads)]);
+        sum = next;
+      }
+    }
+    opt.applyGradients(sum as Parameters<typeof opt.applyGradients>[0]);
+    await losses.at(-1)!.data(); // the step is done when its values are readable
+    tf.dispose([...losses, ...Object.values(sum!)]);
+  };
+  try {
+    return await time(once, o.batch, o.steps, o.warmup, o.onStep);
+  } finally {
+    opt.dispose();
+    model.dispose();
+    tf.dispose([...xs, ...ts]);
+  }
+}
+
+/** The face-api ResNet-34 teacher (150 px) embedding a batch, read back. */
+export async function timeTeacher(o: { batch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
+  const faceapi = loadFaceApi();
+  const net = new faceapi.FaceRecognitionNet();
+  await net.loadFromDisk(faceApiModelDir());
+  const images = Array.from({ length: o.batch }, (_, i) => tf.randomUniform([150, 150, 3], 0, 255, 'float32', 51 + i) as tf.Tensor3D);
+  const once = async () => {
+    const input = await faceapi.toNetInput(images);
+    const emb = net.forwardInput(input) as tf.Tensor2D;
+    await emb.data();
+    emb.dispose();
+  };
+  try {
+    return await time(once, o.batch, o.steps, o.warmup, o.onStep);
+  } finally {
+    tf.dispose(images);
+    net.dispose();
+  }
+}

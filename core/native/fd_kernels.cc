@@ -1,0 +1,1053 @@
+// facedistill native CPU kernels (N-API addon, built on the user's machine by core/backends/native/build.ts).
+//
+// Float32, NHWC, row-major, the same semantics as the pure-JS reference kernels of @tensorflow/tfjs-backend-cpu.
+// Every entry point takes typed arrays (zero-copy views of the cpu backend's storage) and an Int32Array of sizes;
+// the JS side (core/backends/native/kernels.ts) checks shapes and falls back to the reference kernel for anything
+// not handled here. Threads: OpenMP over batch images / rows; the GEMM is a packed, register-blocked kernel written
+// with GCC vector extensions so that it compiles to AVX-512, AVX2 or SSE from the same source (-march=native).
+#include <node_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <thread>
+
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int VL = 16;  // floats per vector register
+constexpr int MR = 8;   // micro-tile rows (8 x 2 accumulators of 16 floats = 16 of the 32 zmm registers)
+#else
+constexpr int VL = 8;
+constexpr int MR = 6;   // 6 x 2 ymm accumulators fit the 16 registers of AVX2
+#endif
+constexpr int NR = 2 * VL;  // micro-tile columns
+constexpr int KC = 256;     // depth of one packed block (B block = KC x N floats, kept in L2)
+// Below this many multiply-adds (or elements) a kernel stays on the calling thread: waking the pool costs more.
+constexpr long kParallelWork = 1L << 18;
+
+typedef float vf __attribute__((vector_size(VL * 4)));
+typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));  // unaligned access
+
+inline vf loadu(const float* p) { return *reinterpret_cast<const vfu*>(p); }
+inline void storeu(float* p, vf v) { *reinterpret_cast<vfu*>(p) = v; }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Threads. A kernel splits its work into many chunks; the calling thread starts on them at once and the helper
+// threads join when the scheduler runs them. The caller only waits for chunks a helper actually took, never for a
+// helper to wake up: on a shared, loaded machine a late helper finds nothing left and the kernel ran at one-thread
+// speed instead of stalling at a barrier (OpenMP's end-of-region barrier made 2-thread kernels 4-10x slower than
+// 1-thread ones under load here); on an idle machine all threads share the chunks.
+class Pool {
+ public:
+  Pool() { resize(defaultThreads()); }
+  int size() const { return int(workers_) + 1; }
+  void resize(int n) {
+    n = std::max(1, n);
+    std::lock_guard<std::mutex> lock(mu_);
+    // Helpers are never stopped (they sleep on the condition variable); growing adds more, shrinking caps use.
+    while (int(spawned_) < n - 1) {
+      const int tid = int(++spawned_);
+      std::thread([this, tid] { work(tid); }).detach();
+    }
+    workers_ = n - 1;
+  }
+  // f(chunk, tid) for chunk in [0, n); tid in [0, size()) indexes per-thread scratch.
+  template <class F>
+  void run(long n, F&& f) {
+    if (n <= 0) return;
+    if (n == 1 || workers_ == 0) {
+      for (long c = 0; c < n; c++) f(c, 0);
+      return;
+    }
+    auto job = std::make_shared<Job>();
+    job->fn = [&f](long c, int t) { f(c, t); };
+    job->n = n;
+    job->maxTid = int(workers_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = job;
+      gen_++;
+    }
+    cv_.notify_all();
+    drain(*job, 0);
+    while (job->done.load(std::memory_order_acquire) < n) std::this_thread::yield();
+  }
+
+ private:
+  struct Job {
+    std::function<void(long, int)> fn;
+    long n = 0;
+    int maxTid = 0;
+    std::atomic<long> next{0}, done{0};
+  };
+  static int defaultThreads() {
+    for (const char* k : {"FACEDISTILL_THREADS", "OMP_NUM_THREADS"})
+      if (const char* v = std::getenv(k)) {
+        const int n = std::atoi(v);
+        if (n > 0) return n;
+      }
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+  static void drain(Job& j, int tid) {
+    for (;;) {
+      const long c = j.next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= j.n) return;
+      j.fn(c, tid);
+      j.done.fetch_add(1, std::memory_order_release);
+    }
+  }
+  void work(int tid) {
+    uint64_t seen = 0;
+    for (;;) {
+      std::shared_ptr<Job> j;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return gen_ != seen; });
+        seen = gen_;
+        j = job_;
+      }
+      if (j && tid <= j->maxTid) drain(*j, tid);
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<Job> job_;
+  uint64_t gen_ = 0;
+  unsigned workers_ = 0, spawned_ = 0;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: its helpers are detached and sleep until the process ends
+  return *p;
+}
+inline int num_threads() { return pool().size(); }
+
+// f(i) for i in [0, n), in chunks of `grain`, on the pool when `parallel`.
+template <class F>
+void pfor(long n, long grain, bool parallel, F&& f) {
+  if (!parallel || num_threads() == 1) {
+    for (long i = 0; i < n; i++) f(i);
+    return;
+  }
+  const long chunks = (n + grain - 1) / grain;
+  pool().run(chunks, [&](long c, int) {
+    const long e = std::min(n, (c + 1) * grain);
+    for (long i = c * grain; i < e; i++) f(i);
+  });
+}
+
+// f(i, tid) for i in [0, n), one index per chunk.
+template <class F>
+void peach(long n, bool parallel, F&& f) {
+  if (!parallel || num_threads() == 1) {
+    for (long i = 0; i < n; i++) f(i, 0);
+    return;
+  }
+  pool().run(n, f);
+}
+
+// A per-thread scratch buffer of at least n floats (contents undefined).
+inline float* scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GEMM: C[M x N] (=|+=) sum_k A(i, k) * B(k, j), with A(i, k) = A[i*rsa + k*csa], B(k, j) = B[k*rsb + j*csb].
+
+// Ap: MR x kc micro-panel, k-major (Ap[k*MR + i]); Bp: kc x NR panel (Bp[k*NR + j]).
+inline void micro_kernel(int kc, const float* __restrict Ap, const float* __restrict Bp, float* C, long ldc, int mr,
+                         int nr, bool accumulate) {
+  vf c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) { c0[i] = vf{} ; c1[i] = vf{}; }
+  for (int k = 0; k < kc; k++) {
+    const vf b0 = loadu(Bp), b1 = loadu(Bp + VL);
+    Bp += NR;
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+      const float a = Ap[i];
+      c0[i] += a * b0;
+      c1[i] += a * b1;
+    }
+    Ap += MR;
+  }
+  if (mr == MR && nr == NR) {
+    for (int i = 0; i < MR; i++) {
+      float* c = C + i * ldc;
+      if (accumulate) {
+        storeu(c, loadu(c) + c0[i]);
+        storeu(c + VL, loadu(c + VL) + c1[i]);
+      } else {
+        storeu(c, c0[i]);
+        storeu(c + VL, c1[i]);
+      }
+    }
+  } else {
+    for (int i = 0; i < mr; i++) {
+      float tmp[NR];
+      storeu(tmp, c0[i]);
+      storeu(tmp + VL, c1[i]);
+      float* c = C + i * ldc;
+      for (int j = 0; j < nr; j++) c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+    }
+  }
+}
+
+// Single-threaded GEMM over rows [0, M). Scratch buffers are reused across calls by the calling thread.
+void gemm_st(long M, long N, long K, const float* A, long rsa, long csa, const float* B, long rsb, long csb, float* C,
+             long ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (long i = 0; i < M; i++) std::memset(C + i * ldc, 0, sizeof(float) * N);
+    return;
+  }
+  thread_local std::vector<float> bpack, apack;
+  const long panels = (N + NR - 1) / NR;
+  bpack.resize(size_t(KC) * panels * NR);
+  apack.resize(size_t(KC) * MR);
+  for (long k0 = 0; k0 < K; k0 += KC) {
+    const int kc = int(std::min<long>(KC, K - k0));
+    const bool acc = accumulate || k0 > 0;
+    for (long p = 0; p < panels; p++) {
+      float* bp = bpack.data() + p * KC * NR;
+      const long j0 = p * NR;
+      const int nr = int(std::min<long>(NR, N - j0));
+      for (int k = 0; k < kc; k++) {
+        const float* src = B + (k0 + k) * rsb + j0 * csb;
+        float* dst = bp + k * NR;
+        if (csb == 1) {
+          std::memcpy(dst, src, sizeof(float) * nr);
+        } else {
+          for (int j = 0; j < nr; j++) dst[j] = src[j * csb];
+        }
+        for (int j = nr; j < NR; j++) dst[j] = 0.f;
+      }
+    }
+    for (long i0 = 0; i0 < M; i0 += MR) {
+      const int mr = int(std::min<long>(MR, M - i0));
+      float* ap = apack.data();
+      if (csa == 1) {
+        for (int i = 0; i < mr; i++) {
+          const float* src = A + (i0 + i) * rsa + k0;
+          for (int k = 0; k < kc; k++) ap[k * MR + i] = src[k];
+        }
+      } else {
+        for (int k = 0; k < kc; k++) {
+          const float* src = A + i0 * rsa + (k0 + k) * csa;
+          for (int i = 0; i < mr; i++) ap[k * MR + i] = src[i * rsa];
+        }
+      }
+      if (mr < MR)
+        for (int k = 0; k < kc; k++)
+          for (int i = mr; i < MR; i++) ap[k * MR + i] = 0.f;
+      for (long p = 0; p < panels; p++) {
+        const long j0 = p * NR;
+        micro_kernel(kc, ap, bpack.data() + p * KC * NR, C + i0 * ldc + j0, ldc, mr, int(std::min<long>(NR, N - j0)),
+                     acc);
+      }
+    }
+  }
+}
+
+// Multi-threaded GEMM: rows split over threads when M is large; otherwise the depth K is split and the partial
+// products are summed (the weight-gradient case: M, N = channels, K = batch x pixels).
+void gemm(long M, long N, long K, const float* A, long rsa, long csa, const float* B, long rsb, long csb, float* C,
+          long ldc, bool accumulate) {
+  const int nt = num_threads();
+  if (nt == 1 || M * N * K < kParallelWork) {
+    gemm_st(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
+    return;
+  }
+  // Many small chunks, not one half per thread (see Pool).
+  if (M >= long(nt) * MR * 4) {
+    const long rowsPer = long(MR) * 32, chunks = (M + rowsPer - 1) / rowsPer;
+    pool().run(chunks, [&](long ch, int) {
+      const long r0 = ch * rowsPer, r1 = std::min(M, r0 + rowsPer);
+      gemm_st(r1 - r0, N, K, A + r0 * rsa, rsa, csa, B, rsb, csb, C + r0 * ldc, ldc, accumulate);
+    });
+    return;
+  }
+  std::vector<std::vector<float>> part(nt);
+  const long kPer = 2048, kChunks = (K + kPer - 1) / kPer;
+  pool().run(kChunks, [&](long ch, int t) {
+    if (part[t].empty()) part[t].assign(size_t(M) * N, 0.f);
+    const long k0 = ch * kPer, k1 = std::min(K, k0 + kPer);
+    gemm_st(M, N, k1 - k0, A + k0 * csa, rsa, csa, B + k0 * rsb, rsb, csb, part[t].data(), N, true);
+  });
+  for (long i = 0; i < M; i++) {
+    float* c = C + i * ldc;
+    for (long j = 0; j < N; j++) {
+      float s = accumulate ? c[j] : 0.f;
+      for (int t = 0; t < nt; t++)
+        if (!part[t].empty()) s += part[t][i * N + j];
+      c[j] = s;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Convolution geometry, as computed by tfjs's computeConv2DInfo (NHWC, dilation 1).
+struct Conv {
+  long n, h, w, ci, oh, ow, co, kh, kw, sh, sw, pt, pl;
+  explicit Conv(const int32_t* p)
+      : n(p[0]), h(p[1]), w(p[2]), ci(p[3]), oh(p[4]), ow(p[5]), co(p[6]), kh(p[7]), kw(p[8]), sh(p[9]), sw(p[10]),
+        pt(p[11]), pl(p[12]) {}
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && oh == h && ow == w; }
+  long cols() const { return kh * kw * ci; }
+};
+
+// im2col of one image: col[(oy*ow + ox), (ky*kw + kx)*ci + c], zero outside the input.
+void im2col(const Conv& g, const float* x, float* col) {
+  const long K = g.cols();
+  for (long oy = 0; oy < g.oh; oy++)
+    for (long ox = 0; ox < g.ow; ox++) {
+      float* dst = col + (oy * g.ow + ox) * K;
+      for (long ky = 0; ky < g.kh; ky++) {
+        const long iy = oy * g.sh - g.pt + ky;
+        for (long kx = 0; kx < g.kw; kx++) {
+          const long ix = ox * g.sw - g.pl + kx;
+          float* d = dst + (ky * g.kw + kx) * g.ci;
+          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::memset(d, 0, sizeof(float) * g.ci);
+          else std::memcpy(d, x + (iy * g.w + ix) * g.ci, sizeof(float) * g.ci);
+        }
+      }
+    }
+}
+
+// Adds col back into an image (the adjoint of im2col).
+void col2im_add(const Conv& g, const float* col, float* dx) {
+  const long K = g.cols();
+  for (long oy = 0; oy < g.oh; oy++)
+    for (long ox = 0; ox < g.ow; ox++) {
+      const float* src = col + (oy * g.ow + ox) * K;
+      for (long ky = 0; ky < g.kh; ky++) {
+        const long iy = oy * g.sh - g.pt + ky;
+        if (iy < 0 || iy >= g.h) continue;
+        for (long kx = 0; kx < g.kw; kx++) {
+          const long ix = ox * g.sw - g.pl + kx;
+          if (ix < 0 || ix >= g.w) continue;
+          const float* s = src + (ky * g.kw + kx) * g.ci;
+          float* d = dx + (iy * g.w + ix) * g.ci;
+          for (long c = 0; c < g.ci; c++) d[c] += s[c];
+        }
+      }
+    }
+}
+
+void conv2d(const Conv& g, const float* x, const float* w, float* y) {
+  const long M = g.n * g.oh * g.ow;
+  if (g.pointwise()) {
+    gemm(M, g.co, g.ci, x, g.ci, 1, w, g.co, 1, y, g.co, false);
+    return;
+  }
+  const long P = g.oh * g.ow, K = g.cols();
+  peach(g.n, M * K * g.co > kParallelWork, [&](long b, int) {
+    float* col = scratch(size_t(P) * K);
+    im2col(g, x + b * g.h * g.w * g.ci, col);
+    gemm_st(P, g.co, K, col, K, 1, w, g.co, 1, y + b * P * g.co, g.co, false);
+  });
+}
+
+void conv2d_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
+  const long M = g.n * g.oh * g.ow;
+  // dx = dy x W^T, W viewed as [K, co]
+  if (g.pointwise()) {
+    gemm(M, g.ci, g.co, dy, g.co, 1, w, 1, g.co, dx, g.ci, false);
+    return;
+  }
+  const long P = g.oh * g.ow, K = g.cols(), img = g.h * g.w * g.ci;
+  peach(g.n, M * K * g.co > kParallelWork, [&](long b, int) {
+    float* col = scratch(size_t(P) * K);
+    gemm_st(P, K, g.co, dy + b * P * g.co, g.co, 1, w, 1, g.co, col, K, false);
+    float* d = dx + b * img;
+    std::memset(d, 0, sizeof(float) * img);
+    col2im_add(g, col, d);
+  });
+}
+
+void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, float* dw) {
+  const long M = g.n * g.oh * g.ow, K = g.cols();
+  // dW[K, co] = col^T x dy
+  if (g.pointwise()) {
+    gemm(g.ci, g.co, M, x, 1, g.ci, dy, g.co, 1, dw, g.co, false);
+    return;
+  }
+  const long P = g.oh * g.ow;
+  const int nt = num_threads();
+  std::vector<std::vector<float>> part(nt);
+  peach(g.n, M * K * g.co > kParallelWork, [&](long b, int t) {
+    if (part[t].empty()) part[t].assign(size_t(K) * g.co, 0.f);
+    float* col = scratch(size_t(P) * K);
+    im2col(g, x + b * g.h * g.w * g.ci, col);
+    gemm_st(K, g.co, P, col, 1, K, dy + b * P * g.co, g.co, 1, part[t].data(), g.co, true);
+  });
+  for (long i = 0; i < K * g.co; i++) {
+    float s = 0.f;
+    for (int t = 0; t < nt; t++)
+      if (!part[t].empty()) s += part[t][i];
+    dw[i] = s;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Depthwise convolution, channel multiplier 1 (co == ci): channels are the contiguous, vectorised axis.
+
+void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
+  const long C = g.ci;
+  peach(g.n * g.oh, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int) {
+      const long b = row / g.oh, oy = row % g.oh;
+      const float* xb = x + b * g.h * g.w * C;
+      float* yr = y + ((b * g.oh + oy) * g.ow) * C;
+      for (long ox = 0; ox < g.ow; ox++) {
+        float* o = yr + ox * C;
+        std::memset(o, 0, sizeof(float) * C);
+        for (long ky = 0; ky < g.kh; ky++) {
+          const long iy = oy * g.sh - g.pt + ky;
+          if (iy < 0 || iy >= g.h) continue;
+          for (long kx = 0; kx < g.kw; kx++) {
+            const long ix = ox * g.sw - g.pl + kx;
+            if (ix < 0 || ix >= g.w) continue;
+            const float* xi = xb + (iy * g.w + ix) * C;
+            const float* wk = w + (ky * g.kw + kx) * C;
+            for (long c = 0; c < C; c++) o[c] += xi[c] * wk[c];
+          }
+        }
+      }
+  });
+}
+
+void dw_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
+  const long C = g.ci, img = g.h * g.w * C;
+  pfor(g.n, 1, g.n > 1 && g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long b) {
+    float* d = dx + b * img;
+    std::memset(d, 0, sizeof(float) * img);
+    for (long oy = 0; oy < g.oh; oy++)
+      for (long ox = 0; ox < g.ow; ox++) {
+        const float* gy = dy + ((b * g.oh + oy) * g.ow + ox) * C;
+        for (long ky = 0; ky < g.kh; ky++) {
+          const long iy = oy * g.sh - g.pt + ky;
+          if (iy < 0 || iy >= g.h) continue;
+          for (long kx = 0; kx < g.kw; kx++) {
+            const long ix = ox * g.sw - g.pl + kx;
+            if (ix < 0 || ix >= g.w) continue;
+            float* di = d + (iy * g.w + ix) * C;
+            const float* wk = w + (ky * g.kw + kx) * C;
+            for (long c = 0; c < C; c++) di[c] += gy[c] * wk[c];
+          }
+        }
+      }
+  });
+}
+
+void dw_backprop_filter(const Conv& g, const float* x, const float* dy, float* dw) {
+  const long C = g.ci, KS = g.kh * g.kw * C;
+  const int nt = num_threads();
+  std::vector<std::vector<float>> part(nt);
+  peach(g.n * g.oh, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int t) {
+        if (part[t].empty()) part[t].assign(size_t(KS), 0.f);
+        float* acc = part[t].data();
+        const long b = row / g.oh, oy = row % g.oh;
+        const float* xb = x + b * g.h * g.w * C;
+        for (long ox = 0; ox < g.ow; ox++) {
+          const float* gy = dy + ((b * g.oh + oy) * g.ow + ox) * C;
+          for (long ky = 0; ky < g.kh; ky++) {
+            const long iy = oy * g.sh - g.pt + ky;
+            if (iy < 0 || iy >= g.h) continue;
+            for (long kx = 0; kx < g.kw; kx++) {
+              const long ix = ox * g.sw - g.pl + kx;
+              if (ix < 0 || ix >= g.w) continue;
+              const float* xi = xb + (iy * g.w + ix) * C;
+              float* a = acc + (ky * g.kw + kx) * C;
+              for (long c = 0; c < C; c++) a[c] += gy[c] * xi[c];
+            }
+          }
+        }
+  });
+  for (long i = 0; i < KS; i++) {
+    float s = 0.f;
+    for (int t = 0; t < nt; t++)
+      if (!part[t].empty()) s += part[t][i];
+    dw[i] = s;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Elementwise and reductions. A binary operand either has the output's size or is broadcast along leading axes
+// (its size divides the output's and it matches the output's trailing dimensions): index i % size.
+
+enum BinOp { ADD = 0, SUB = 1, MUL = 2, DIV = 3, SQDIFF = 4, MAXIMUM = 5, MINIMUM = 6 };
+
+template <int OP>
+inline float bin(float a, float b) {
+  if constexpr (OP == ADD) return a + b;
+  else if constexpr (OP == SUB) return a - b;
+  else if constexpr (OP == MUL) return a * b;
+  else if constexpr (OP == DIV) return a / b;
+  else if constexpr (OP == SQDIFF) return (a - b) * (a - b);
+  else if constexpr (OP == MAXIMUM) return a > b ? a : b;  // tfjs: NaN handling is not relied upon here
+  else return a < b ? a : b;
+}
+
+template <int OP>
+void binary(const float* a, long na, const float* b, long nb, float* out, long n) {
+  if (na == n && nb == n) {
+    pfor(n, 16384, n > kParallelWork, [&](long i) { out[i] = bin<OP>(a[i], b[i]); });
+  } else if (nb == 1) {
+    const float s = b[0];
+    pfor(n, 16384, n > kParallelWork, [&](long i) { out[i] = bin<OP>(a[i], s); });
+  } else if (na == 1) {
+    const float s = a[0];
+    pfor(n, 16384, n > kParallelWork, [&](long i) { out[i] = bin<OP>(s, b[i]); });
+  } else if (na == n) {  // b repeats every nb elements
+    const long rows = n / nb;
+    pfor(rows, 256, n > kParallelWork, [&](long r) {
+      const float* ar = a + r * nb;
+      float* o = out + r * nb;
+      for (long j = 0; j < nb; j++) o[j] = bin<OP>(ar[j], b[j]);
+    });
+  } else {  // a repeats every na elements, b full size
+    const long rows = n / na;
+    pfor(rows, 256, n > kParallelWork, [&](long r) {
+      const float* br = b + r * na;
+      float* o = out + r * na;
+      for (long j = 0; j < na; j++) o[j] = bin<OP>(a[j], br[j]);
+    });
+  }
+}
+
+// Sum over the middle axis of x viewed as [outer, mid, inner].
+void reduce_sum(const float* x, float* out, long outer, long mid, long inner, float scale) {
+  if (inner == 1) {
+    pfor(outer, 64, outer * mid > kParallelWork, [&](long o) {
+      const float* r = x + o * mid;
+      double s = 0;
+      float part = 0.f;
+      for (long m = 0; m < mid; m++) {
+        part += r[m];
+        if ((m & 1023) == 1023) { s += part; part = 0.f; }
+      }
+      out[o] = float((s + part) * scale);
+    });
+    return;
+  }
+  const int nt = num_threads();
+  for (long o = 0; o < outer; o++) {
+    const float* xo = x + o * mid * inner;
+    std::vector<std::vector<double>> part(nt);
+    const long blocks = (mid + 255) / 256;
+    peach(blocks, mid * inner > kParallelWork, [&](long bk, int t) {
+      std::vector<double>& acc = part[t];
+      if (acc.empty()) acc.assign(size_t(inner), 0.0);
+      float* blk = scratch(size_t(inner));
+      std::fill(blk, blk + inner, 0.f);
+      for (long m = bk * 256; m < std::min(mid, bk * 256 + 256); m++) {
+        const float* r = xo + m * inner;
+        for (long j = 0; j < inner; j++) blk[j] += r[j];
+      }
+      for (long j = 0; j < inner; j++) acc[j] += blk[j];
+    });
+    for (long j = 0; j < inner; j++) {
+      double s = 0;
+      for (int t = 0; t < nt; t++)
+        if (!part[t].empty()) s += part[t][j];
+      out[o * inner + j] = float(s * scale);
+    }
+  }
+}
+
+// Per-channel sums over rows of [rows, C] arrays, two at once (BatchNorm / PReLU gradients): s1 = sum f1, s2 = sum f2.
+template <class F>
+void channel_sums2(long rows, long C, F f, double* s1, double* s2) {
+  const int nt = num_threads();
+  std::vector<std::vector<double>> p1(nt), p2(nt);
+  const long blocks = (rows + 255) / 256;  // float sums over 256 rows, then into doubles
+  peach(blocks, rows * C > kParallelWork, [&](long bk, int t) {
+    if (p1[t].empty()) { p1[t].assign(size_t(C), 0.0); p2[t].assign(size_t(C), 0.0); }
+    float* b1 = scratch(size_t(2 * C));
+    float* b2 = b1 + C;
+    std::fill(b1, b1 + 2 * C, 0.f);
+    for (long r = bk * 256; r < std::min(rows, bk * 256 + 256); r++) f(r, b1, b2);
+    for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; }
+  });
+  for (long c = 0; c < C; c++) {
+    s1[c] = s2[c] = 0;
+    for (int t = 0; t < nt; t++)
+      if (!p1[t].empty()) { s1[c] += p1[t][c]; s2[c] += p2[t][c]; }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// N-API glue.
+
+struct F32 {
+  float* p = nullptr;
+  long n = 0;
+};
+
+bool get_f32(napi_env env, napi_value v, F32* out) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_null || t == napi_undefined) return true;  // optional operand
+  napi_typedarray_type type;
+  size_t len;
+  void* data;
+  if (napi_get_typedarray_info(env, v, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
+    napi_throw_type_error(env, nullptr, "facedistill native: expected a Float32Array");
+    return false;
+  }
+  out->p = static_cast<float*>(data);
+  out->n = long(len);
+  return true;
+}
+
+bool get_u8(napi_env env, napi_value v, uint8_t** p, long* n) {
+  napi_typedarray_type type;
+  size_t len;
+  void* data;
+  if (napi_get_typedarray_info(env, v, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, nullptr, "facedistill native: expected a Uint8Array");
+    return false;
+  }
+  *p = static_cast<uint8_t*>(data);
+  *n = long(len);
+  return true;
+}
+
+bool get_i32(napi_env env, napi_value v, const int32_t** p, long* n) {
+  napi_typedarray_type type;
+  size_t len;
+  void* data;
+  if (napi_get_typedarray_info(env, v, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, nullptr, "facedistill native: expected an Int32Array");
+    return false;
+  }
+  *p = static_cast<const int32_t*>(data);
+  *n = long(len);
+  return true;
+}
+
+double get_num(napi_env env, napi_value v) {
+  double d = 0;
+  napi_get_value_double(env, v, &d);
+  return d;
+}
+
+template <size_t N>
+bool args(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
+  size_t argc = N;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < N) {
+    napi_throw_error(env, nullptr, "facedistill native: too few arguments");
+    return false;
+  }
+  return true;
+}
+
+// conv kernels: (a: Float32Array, b: Float32Array, out: Float32Array, geometry: Int32Array[13])
+template <void (*K)(const Conv&, const float*, const float*, float*)>
+napi_value conv_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!args(env, info, argv)) return nullptr;
+  F32 a, b, o;
+  const int32_t* p;
+  long np;
+  if (!get_f32(env, argv[0], &a) || !get_f32(env, argv[1], &b) || !get_f32(env, argv[2], &o) ||
+      !get_i32(env, argv[3], &p, &np))
+    return nullptr;
+  if (np < 13) {
+    napi_throw_error(env, nullptr, "facedistill native: conv geometry needs 13 values");
+    return nullptr;
+  }
+  K(Conv(p), a.p, b.p, o.p);
+  return nullptr;
+}
+
+// binary(op, a, b, out)
+napi_value binary_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!args(env, info, argv)) return nullptr;
+  const int op = int(get_num(env, argv[0]));
+  F32 a, b, o;
+  if (!get_f32(env, argv[1], &a) || !get_f32(env, argv[2], &b) || !get_f32(env, argv[3], &o)) return nullptr;
+  switch (op) {
+    case ADD: binary<ADD>(a.p, a.n, b.p, b.n, o.p, o.n); break;
+    case SUB: binary<SUB>(a.p, a.n, b.p, b.n, o.p, o.n); break;
+    case MUL: binary<MUL>(a.p, a.n, b.p, b.n, o.p, o.n); break;
+    case DIV: binary<DIV>(a.p, a.n, b.p, b.n, o.p, o.n); break;
+    case SQDIFF: binary<SQDIFF>(a.p, a.n, b.p, b.n, o.p, o.n); break;
+    case MAXIMUM: binary<MAXIMUM>(a.p, a.n, b.p, b.n, o.p, o.n); break;
+    case MINIMUM: binary<MINIMUM>(a.p, a.n, b.p, b.n, o.p, o.n); break;
+    default: napi_throw_error(env, nullptr, "facedistill native: unknown binary op");
+  }
+  return nullptr;
+}
+
+// unary(op, x, out): 0 square, 1 relu, 2 neg, 3 sqrt, 4 rsqrt
+napi_value unary_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!args(env, info, argv)) return nullptr;
+  const int op = int(get_num(env, argv[0]));
+  F32 x, o;
+  if (!get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &o)) return nullptr;
+  const long n = o.n;
+  const float* xp = x.p;
+  float* op_ = o.p;
+  switch (op) {
+    case 0:
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = xp[i] * xp[i]; });
+      break;
+    case 1:
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = xp[i] < 0.f ? 0.f : xp[i]; });  // as tfjs: NaN stays NaN
+      break;
+    case 2:
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = -xp[i]; });
+      break;
+    case 3:
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = std::sqrt(xp[i]); });
+      break;
+    case 4:
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = 1.f / std::sqrt(xp[i]); });
+      break;
+    default: napi_throw_error(env, nullptr, "facedistill native: unknown unary op");
+  }
+  return nullptr;
+}
+
+// greater(a, b, out: Uint8Array): same broadcasting rule as binary
+napi_value greater_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!args(env, info, argv)) return nullptr;
+  F32 a, b;
+  uint8_t* o;
+  long n;
+  if (!get_f32(env, argv[0], &a) || !get_f32(env, argv[1], &b) || !get_u8(env, argv[2], &o, &n)) return nullptr;
+  const float *ap = a.p, *bp = b.p;
+  const long na = a.n, nb = b.n;
+  pfor(n, 16384, n > kParallelWork, [&](long i) { o[i] = ap[na == n ? i : i % na] > bp[nb == n ? i : i % nb]; });
+  return nullptr;
+}
+
+// select(cond: Uint8Array, a, b, out): all the same size
+napi_value select_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!args(env, info, argv)) return nullptr;
+  uint8_t* c;
+  long n;
+  F32 a, b, o;
+  if (!get_u8(env, argv[0], &c, &n) || !get_f32(env, argv[1], &a) || !get_f32(env, argv[2], &b) ||
+      !get_f32(env, argv[3], &o))
+    return nullptr;
+  const long m = o.n;
+  const float *ap = a.p, *bp = b.p;  // locals: through the captured structs GCC reloads them and does not vectorise
+  float* op = o.p;
+  pfor(m, 16384, m > kParallelWork, [&](long i) { const float u = ap[i], w = bp[i]; op[i] = c[i] ? u : w; });
+  return nullptr;
+}
+
+// reduceSum(x, out, outer, mid, inner, scale)
+napi_value reduce_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!args(env, info, argv)) return nullptr;
+  F32 x, o;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &o)) return nullptr;
+  reduce_sum(x.p, o.p, long(get_num(env, argv[2])), long(get_num(env, argv[3])), long(get_num(env, argv[4])),
+             float(get_num(env, argv[5])));
+  return nullptr;
+}
+
+// batchNorm(x, mean, variance, offset|null, scale|null, out, eps): parameters of size C (x's last dim) or 1
+napi_value batchnorm_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!args(env, info, argv)) return nullptr;
+  F32 x, mean, var, off, sc, o;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &mean) || !get_f32(env, argv[2], &var) ||
+      !get_f32(env, argv[3], &off) || !get_f32(env, argv[4], &sc) || !get_f32(env, argv[5], &o))
+    return nullptr;
+  const float eps = float(get_num(env, argv[6]));
+  long C = std::max({mean.n, var.n, off.n, sc.n, 1L});
+  std::vector<float> mul(C), add(C);
+  for (long c = 0; c < C; c++) {
+    const float m = mean.p[mean.n == 1 ? 0 : c], v = var.p[var.n == 1 ? 0 : c];
+    const float s = sc.p ? sc.p[sc.n == 1 ? 0 : c] : 1.f, b = off.p ? off.p[off.n == 1 ? 0 : c] : 0.f;
+    const float r = s / std::sqrt(v + eps);
+    mul[c] = r;
+    add[c] = b - m * r;  // y = x * r + (b - m r)
+  }
+  const long rows = x.n / C;
+  const float *mp = mul.data(), *ap = add.data();
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
+    const float* xr = x.p + r * C;
+    float* yr = o.p + r * C;
+    for (long c = 0; c < C; c++) yr[c] = xr[c] * mp[c] + ap[c];
+  });
+  return nullptr;
+}
+
+// batchNormStatsGrad(dy, x, mean, variance, scale|null, eps, dMean, dVariance, dScale, dOffset), parameters of size C:
+// the per-channel partial derivatives of y = (x - mean) * rsqrt(variance + eps) * scale + offset (mean and variance
+// being inputs, as in tfjs); dx = dy * scale * rsqrt(variance + eps) is left to a broadcast multiply.
+napi_value batchnorm_grad_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!args(env, info, argv)) return nullptr;
+  F32 dy, x, mean, var, sc, dm, dv, ds, db;
+  if (!get_f32(env, argv[0], &dy) || !get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &mean) ||
+      !get_f32(env, argv[3], &var) || !get_f32(env, argv[4], &sc) || !get_f32(env, argv[6], &dm) ||
+      !get_f32(env, argv[7], &dv) || !get_f32(env, argv[8], &ds) || !get_f32(env, argv[9], &db))
+    return nullptr;
+  const float eps = float(get_num(env, argv[5]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<double> s1(C), s2(C);
+  const float* mp = mean.p;
+  channel_sums2(
+      rows, C,
+      [&](long r, float* b1, float* b2) {
+        const float* g = dy.p + r * C;
+        const float* xr = x.p + r * C;
+        for (long c = 0; c < C; c++) {
+          b1[c] += g[c];
+          b2[c] += g[c] * (xr[c] - mp[c]);
+        }
+      },
+      s1.data(), s2.data());
+  for (long c = 0; c < C; c++) {
+    const double s = sc.p ? sc.p[c] : 1.0, r = 1.0 / std::sqrt(double(var.p[c]) + eps);
+    dm.p[c] = float(-s * r * s1[c]);
+    dv.p[c] = float(-0.5 * s * r * r * r * s2[c]);
+    ds.p[c] = float(r * s2[c]);
+    db.p[c] = float(s1[c]);
+  }
+  return nullptr;
+}
+
+// prelu(x, alpha, out): alpha repeats every alpha.length elements
+napi_value prelu_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!args(env, info, argv)) return nullptr;
+  F32 x, a, o;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &a) || !get_f32(env, argv[2], &o)) return nullptr;
+  const long C = a.n, rows = x.n / C;
+  const float* al = a.p;  // locals, so that the row loop vectorises (see select)
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
+    const float* xr = x.p + r * C;
+    float* y = o.p + r * C;
+    // Both branches computed, then selected: a conditional multiply is neither if-converted nor vectorised (FP traps)
+    // and mispredicts on mixed signs.
+    for (long c = 0; c < C; c++) { const float v = xr[c], neg = al[c] * v; y[c] = v > 0.f ? v : neg; }
+  });
+  return nullptr;
+}
+
+// preluGradInput(dy, x, alpha, dx): dx = x > 0 ? dy : alpha dy (alpha repeats every alpha.length elements)
+napi_value prelu_grad_input_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!args(env, info, argv)) return nullptr;
+  F32 dy, x, a, dx;
+  if (!get_f32(env, argv[0], &dy) || !get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &a) ||
+      !get_f32(env, argv[3], &dx))
+    return nullptr;
+  const long C = a.n, rows = x.n / C;
+  const float* al = a.p;
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
+    const float* g = dy.p + r * C;
+    const float* xr = x.p + r * C;
+    float* d = dx.p + r * C;
+    for (long c = 0; c < C; c++) { const float gv = g[c], neg = al[c] * gv; d[c] = xr[c] > 0.f ? gv : neg; }
+  });
+  return nullptr;
+}
+
+// preluGradAlpha(dy, x, dAlpha): dAlpha = sum over the repeats of (x > 0 ? 0 : dy x)
+napi_value prelu_grad_alpha_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!args(env, info, argv)) return nullptr;
+  F32 dy, x, da;
+  if (!get_f32(env, argv[0], &dy) || !get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &da)) return nullptr;
+  const long C = da.n, rows = x.n / C;
+  std::vector<double> s1(C), s2(C);
+  channel_sums2(
+      rows, C,
+      [&](long r, float* b1, float*) {
+        const float* g = dy.p + r * C;
+        const float* xr = x.p + r * C;
+        for (long c = 0; c < C; c++) { const float gx = g[c] * xr[c]; b1[c] += xr[c] > 0.f ? 0.f : gx; }
+      },
+      s1.data(), s2.data());
+  for (long c = 0; c < C; c++) da.p[c] = float(s1[c]);
+  return nullptr;
+}
+
+// Training-mode BatchNorm, fused (what tf.layers' BatchNormalization computes with moments + FusedBatchNorm):
+// bnTrain(x, scale, offset, y, mean, variance, eps) with the batch statistics over all rows of [rows, C].
+napi_value bn_train_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!args(env, info, argv)) return nullptr;
+  F32 x, sc, off, y, mean, var;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &sc) || !get_f32(env, argv[2], &off) ||
+      !get_f32(env, argv[3], &y) || !get_f32(env, argv[4], &mean) || !get_f32(env, argv[5], &var))
+    return nullptr;
+  const float eps = float(get_num(env, argv[6]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<double> s1(C), s2(C);
+  channel_sums2(
+      rows, C, [&](long r, float* b1, float*) {
+        const float* xr = x.p + r * C;
+        for (long c = 0; c < C; c++) b1[c] += xr[c];
+      },
+      s1.data(), s2.data());
+  for (long c = 0; c < C; c++) mean.p[c] = float(s1[c] / double(rows));
+  const float* mp = mean.p;
+  channel_sums2(
+      rows, C, [&](long r, float* b1, float*) {  // centred second pass, as tf.moments
+        const float* xr = x.p + r * C;
+        for (long c = 0; c < C; c++) { const float d = xr[c] - mp[c]; b1[c] += d * d; }
+      },
+      s1.data(), s2.data());
+  std::vector<float> mul(C), add(C);
+  for (long c = 0; c < C; c++) {
+    var.p[c] = float(s1[c] / double(rows));
+    const float r = 1.f / std::sqrt(var.p[c] + eps);
+    mul[c] = r * sc.p[c];
+    add[c] = off.p[c] - mp[c] * mul[c];
+  }
+  const float *mu = mul.data(), *ad = add.data();
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
+    const float* xr = x.p + r * C;
+    float* yr = y.p + r * C;
+    for (long c = 0; c < C; c++) yr[c] = xr[c] * mu[c] + ad[c];
+  });
+  return nullptr;
+}
+
+// bnTrainGradParams(dy, x, mean, variance, eps, dScale, dOffset): dScale = sum dy * xhat, dOffset = sum dy
+napi_value bn_train_grad_params_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!args(env, info, argv)) return nullptr;
+  F32 dy, x, mean, var, ds, db;
+  if (!get_f32(env, argv[0], &dy) || !get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &mean) ||
+      !get_f32(env, argv[3], &var) || !get_f32(env, argv[5], &ds) || !get_f32(env, argv[6], &db))
+    return nullptr;
+  const float eps = float(get_num(env, argv[4]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<double> s1(C), s2(C);
+  const float* mp = mean.p;
+  channel_sums2(
+      rows, C,
+      [&](long r, float* b1, float* b2) {
+        const float* g = dy.p + r * C;
+        const float* xr = x.p + r * C;
+        for (long c = 0; c < C; c++) { b1[c] += g[c]; b2[c] += g[c] * (xr[c] - mp[c]); }
+      },
+      s1.data(), s2.data());
+  for (long c = 0; c < C; c++) {
+    ds.p[c] = float(s2[c] / std::sqrt(double(var.p[c]) + eps));
+    db.p[c] = float(s1[c]);
+  }
+  return nullptr;
+}
+
+// bnTrainGradInput(dy, x, scale, mean, variance, dScale, dOffset, eps, dx), the batch statistics being functions of x:
+// dx = scale r (dy - dOffset/N - (x - mean) r dScale/N), r = rsqrt(variance + eps)
+napi_value bn_train_grad_input_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  if (!args(env, info, argv)) return nullptr;
+  F32 dy, x, sc, mean, var, ds, db, dx;
+  if (!get_f32(env, argv[0], &dy) || !get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &sc) ||
+      !get_f32(env, argv[3], &mean) || !get_f32(env, argv[4], &var) || !get_f32(env, argv[5], &ds) ||
+      !get_f32(env, argv[6], &db) || !get_f32(env, argv[8], &dx))
+    return nullptr;
+  const float eps = float(get_num(env, argv[7]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<float> k(C), a(C), b(C);
+  for (long c = 0; c < C; c++) {
+    const double r = 1.0 / std::sqrt(double(var.p[c]) + eps);
+    k[c] = float(sc.p[c] * r);
+    a[c] = float(db.p[c] / double(rows));
+    b[c] = float(r * ds.p[c] / double(rows));
+  }
+  const float *kp = k.data(), *ap = a.data(), *bp = b.data(), *mp = mean.p;
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
+    const float* g = dy.p + r * C;
+    const float* xr = x.p + r * C;
+    float* d = dx.p + r * C;
+    for (long c = 0; c < C; c++) d[c] = kp[c] * (g[c] - ap[c] - (xr[c] - mp[c]) * bp[c]);
+  });
+  return nullptr;
+}
+
+napi_value threads_entry(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc >= 1) {
+    napi_valuetype t;
+    napi_typeof(env, argv[0], &t);
+    if (t == napi_number) {
+      const int n = int(get_num(env, argv[0]));
+      if (n > 0) pool().resize(n);
+    }
+  }
+  napi_value r;
+  napi_create_int32(env, num_threads(), &r);
+  return r;
+}
+
+napi_value simd_entry(napi_env env, napi_callback_info) {
+  napi_value r;
+  napi_create_int32(env, VL * 32, &r);  // vector width in bits
+  return r;
+}
+
+napi_value init(napi_env env, napi_value exports) {
+#if defined(M_MMAP_THRESHOLD)
+  // Activations are MBs each and die within a step. glibc serves blocks above its mmap threshold with fresh mappings
+  // (page faults and zeroing on every step) and trims the heap top; raise the threshold to its 32 MB maximum and keep
+  // freed memory, so the next step reuses it. (A pool of huge-page mappings handed to JS as external ArrayBuffers was
+  // tried and was 2x slower: V8 finalises them too late for reuse.)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
+  const napi_property_descriptor props[] = {
+      {"conv2d", nullptr, conv_entry<conv2d>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropInput", nullptr, conv_entry<conv2d_backprop_input>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropFilter", nullptr, conv_entry<conv2d_backprop_filter>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"depthwise", nullptr, conv_entry<dw_forward>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"depthwiseBackpropInput", nullptr, conv_entry<dw_backprop_input>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"depthwiseBackpropFilter", nullptr, conv_entry<dw_backprop_filter>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, binary_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"unary", nullptr, unary_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"greater", nullptr, greater_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"select", nullptr, select_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reduceSum", nullptr, reduce_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNorm", nullptr, batchnorm_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormStatsGrad", nullptr, batchnorm_grad_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"prelu", nullptr, prelu_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"preluGradInput", nullptr, prelu_grad_input_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"preluGradAlpha", nullptr, prelu_grad_alpha_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnTrain", nullptr, bn_train_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnTrainGradParams", nullptr, bn_train_grad_params_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnTrainGradInput", nullptr, bn_train_grad_input_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"threads", nullptr, threads_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"simdBits", nullptr, simd_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

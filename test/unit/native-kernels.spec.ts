@@ -1,0 +1,286 @@
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { NATIVE_BACKEND, registerNativeBackend } from '../../core/backends/native/backend.js';
+import { repeatsAlongLeadingAxes } from '../../core/backends/native/kernels.js';
+import { buildMobileFaceNet } from '../../core/models/mobilefacenet.js';
+
+type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+type Shape4 = [number, number, number, number];
+
+/** mulberry32: the same seeded values on both backends, in [-1, 1). */
+function seeded(n: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 * 2 - 1;
+  }
+  return out;
+}
+
+const l2n = (t: tf.Tensor) => tf.div(t, tf.norm(t, 2, 1, true));
+const size = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
+
+/** max |a-b| / (max|b| + 1e-6), b being the cpu reference. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).to.equal(b.length);
+  let d = 0, m = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (Number.isNaN(b[i]!)) { expect(Number.isNaN(a[i]!), `NaN at ${i}`).to.equal(true); continue; }
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return d / (m + 1e-6);
+}
+
+const TOL = 1e-5;
+
+/** Runs f on a backend with seeded inputs of the given shapes; returns every output's values. */
+async function on(backend: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], seed = 1): Promise<Float32Array[]> {
+  expect(await tf.setBackend(backend)).to.equal(true);
+  const outs = tf.tidy(() => {
+    const xs = shapes.map((s, i) => tf.tensor(seeded(size(s), seed + 7 * i), [...s]));
+    const r = f(...xs);
+    return Array.isArray(r) ? r : [r];
+  });
+  const vals = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
+  tf.dispose(outs);
+  return vals;
+}
+
+/** Same computation on cpu-native and on the cpu reference: every output within `tol` relative error. */
+async function compare(what: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], tol = TOL): Promise<void> {
+  const got = await on(NATIVE_BACKEND, shapes, f);
+  const want = await on('cpu', shapes, f);
+  expect(got.length).to.equal(want.length);
+  got.forEach((g, i) => expect(relErr(g, want[i]!), `${what} output ${i}`).to.be.below(tol));
+}
+
+/** Forward output and the gradients with respect to every input of sum(f(xs) * r), r seeded. */
+function withGrads(f: (...xs: tf.Tensor[]) => tf.Tensor) {
+  return (...xs: tf.Tensor[]): tf.Tensor[] => {
+    const y = f(...xs);
+    const r = tf.tensor(seeded(y.size, 99), y.shape);
+    const g = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), r)))(xs);
+    return [y, ...g];
+  };
+}
+
+const ex = (t: number, b: number, l: number, r: number): tf.backend_util.ExplicitPadding => [[0, 0], [t, b], [l, r], [0, 0]];
+
+interface ConvCase { readonly k: number; readonly s: number; readonly pad: Pad; readonly x: Shape4; readonly co: number }
+const CONV_CASES: readonly ConvCase[] = [
+  { k: 1, s: 1, pad: 'same', x: [2, 7, 6, 19], co: 37 },          // pointwise: GEMM path, ragged tiles
+  { k: 1, s: 1, pad: 'valid', x: [3, 16, 16, 64], co: 48 },       // pointwise, M > threads x tile rows
+  { k: 1, s: 2, pad: 'same', x: [2, 9, 9, 5], co: 6 },            // 1x1 stride 2: im2col path
+  { k: 3, s: 2, pad: 'same', x: [2, 16, 16, 3], co: 16 },         // MobileFaceNet's stem
+  { k: 3, s: 1, pad: 'valid', x: [2, 9, 7, 4], co: 3 },
+  { k: 3, s: 2, pad: ex(1, 2, 2, 0), x: [2, 8, 7, 3], co: 4 },
+  { k: 5, s: 2, pad: 2, x: [1, 11, 10, 6], co: 33 },
+  { k: 7, s: 1, pad: 'same', x: [2, 8, 9, 2], co: 2 },
+];
+
+interface DwCase { readonly k: number; readonly s: number; readonly pad: Pad; readonly x: Shape4 }
+const DW_CASES: readonly DwCase[] = [
+  { k: 3, s: 1, pad: 'same', x: [2, 8, 8, 24] },
+  { k: 3, s: 2, pad: 'same', x: [3, 9, 9, 17] },
+  { k: 3, s: 2, pad: 'valid', x: [2, 10, 8, 5] },
+  { k: 5, s: 1, pad: ex(2, 1, 0, 2), x: [1, 7, 7, 8] },
+  { k: 7, s: 1, pad: 'valid', x: [4, 7, 7, 40] },                  // GDConv: one output pixel
+  { k: 2, s: 2, pad: 1, x: [2, 6, 6, 3] },
+];
+
+describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', function () {
+  this.timeout(300_000);
+  let previous = 'cpu';
+
+  before(async function () {
+    const r = registerNativeBackend();
+    // Skip only where the addon cannot be built at all; a compile error on a machine with a toolchain is a failure.
+    if (!r.ok && /^(no C\+\+ compiler|Node's N-API headers|disabled by|native kernels are built)/.test(r.why)) {
+      console.log(`      (skipped: the native addon is unavailable here: ${r.why})`);
+      this.skip();
+    }
+    expect(r.ok, r.ok ? '' : r.why).to.equal(true);
+    previous = tf.getBackend();
+  });
+  after(async () => { await tf.setBackend(previous); });
+
+  it('keeps the broadcast rule it relies on', () => {
+    expect(repeatsAlongLeadingAxes([5], [2, 3, 4, 5])).to.equal(true);
+    expect(repeatsAlongLeadingAxes([1, 1, 4, 5], [2, 3, 4, 5])).to.equal(true);
+    expect(repeatsAlongLeadingAxes([], [2, 3])).to.equal(true);
+    expect(repeatsAlongLeadingAxes([2, 1, 1, 5], [2, 3, 4, 5])).to.equal(false);
+    expect(repeatsAlongLeadingAxes([4, 1], [2, 3, 4, 5])).to.equal(false);
+  });
+
+  for (const c of CONV_CASES) {
+    it(`conv2d ${c.k}x${c.k} s${c.s} pad=${JSON.stringify(c.pad)} x=${c.x} co=${c.co}: forward, dx, dW`, async () => {
+      const w: Shape4 = [c.k, c.k, c.x[3], c.co];
+      await compare('conv2d', [c.x, w], withGrads((x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad)));
+      // The layers' path: FusedConv2D without bias or activation.
+      await compare('fused conv2d', [c.x, w], withGrads((x, f) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: c.s, pad: c.pad })));
+    });
+  }
+
+  for (const c of DW_CASES) {
+    it(`depthwiseConv2d ${c.k}x${c.k} s${c.s} pad=${JSON.stringify(c.pad)} x=${c.x}: forward, dx, dW`, async () => {
+      await compare('depthwise', [c.x, [c.k, c.k, c.x[3], 1]], withGrads((x, f) => tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad)));
+    });
+  }
+
+  it('falls back to the reference for what it does not handle (channel multiplier 2, dilation 2)', async () => {
+    await compare('depthwise x2', [[2, 6, 6, 3], [3, 3, 3, 2]], withGrads((x, f) => tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same')));
+    await compare('dilated conv', [[1, 9, 9, 2], [3, 3, 2, 3]], (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same', 'NHWC', 2));
+  });
+
+  // tfjs's own gradients of squaredDifference / maximum / minimum do not reduce broadcast operands (they throw on
+  // cpu too), so those three are differentiated only where the shapes are equal.
+  const BINARY: readonly [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, boolean][] = [
+    ['add', tf.add, true], ['sub', tf.sub, true], ['mul', tf.mul, true], ['div', (a, b) => tf.div(a, tf.add(tf.abs(b), 0.5)), true],
+    ['squaredDifference', tf.squaredDifference, false], ['maximum', tf.maximum, false], ['minimum', tf.minimum, false],
+  ];
+  const PAIRS: readonly [number[], number[]][] = [
+    [[2, 3, 4, 70], [2, 3, 4, 70]], [[2, 3, 4, 70], [70]], [[70], [2, 3, 4, 70]], [[2, 3, 4, 5], [1, 1, 4, 5]],
+    [[2, 3, 4, 5], []], [[], [2, 3, 4, 5]], [[300, 400], [300, 400]], // large: the threaded loops
+    [[2, 3, 4, 5], [2, 1, 1, 5]], // not a leading-axes broadcast: reference kernel
+  ];
+  for (const [name, op, broadcastGrads] of BINARY) {
+    it(`${name}: same shape, scalar and broadcast operands, with gradients`, async () => {
+      for (const [a, b] of PAIRS) {
+        const f = broadcastGrads || tf.util.arraysEqual(a, b) ? withGrads(op) : op;
+        await compare(`${name} ${a} ${b}`, [a, b], f);
+      }
+    });
+  }
+
+  it('greater, where, relu (NaN stays NaN), neg, square, sqrt, rsqrt', async () => {
+    await compare('greater/where', [[4, 5, 6, 33], [33]], (a, b) => [tf.cast(tf.greater(a, b), 'float32'), tf.where(tf.greater(a, 0), a, tf.mul(a, 3))]);
+    await compare('unary', [[300, 257]], (x) => {
+      const withNaN = tf.where(tf.greater(x, 0.95), tf.fill(x.shape, NaN), x);
+      return [tf.relu(withNaN), tf.neg(x), tf.square(x), tf.sqrt(tf.abs(x)), tf.rsqrt(tf.add(tf.abs(x), 0.1))];
+    });
+  });
+
+  it('sum and mean over contiguous and non-contiguous axes, keepDims', async () => {
+    const s: Shape4 = [3, 5, 7, 40];
+    for (const axes of [[0, 1, 2], [3], [1, 2], [0], [0, 2], [0, 1, 2, 3]]) {
+      for (const keepDims of [false, true]) {
+        await compare(`reduce ${axes} ${keepDims}`, [s], withGrads((x) => tf.add(tf.sum(x, axes, keepDims), tf.mul(tf.mean(x, axes, keepDims), 2))));
+      }
+    }
+    await compare('reduce large', [[64, 1000, 3]], (x) => [tf.sum(x, [0, 1]), tf.mean(x, 2), tf.sum(x)], 1e-5);
+  });
+
+  it('batchNorm (per-channel and scalar parameters): forward and the gradient of every input', async () => {
+    for (const [x, p] of [[[4, 6, 5, 24], [24]], [[2, 3, 3, 7], [1]], [[200, 96], [96]]] as [number[], number[]][]) {
+      // variance kept positive; offset and scale optional
+      await compare(`batchNorm ${x}`, [x, p, p, p, p], withGrads((xx, m, v, o, sc) => tf.batchNorm(xx, m, tf.add(tf.abs(v), 0.1), o, sc, 1e-3)), 1e-4);
+      // without scale, tfjs's own gradient fails on cpu too: forward only
+      await compare(`batchNorm ${x} no scale`, [x, p, p], (xx, m, v) => tf.batchNorm(xx, m, tf.add(tf.abs(v), 0.1), undefined, undefined, 1e-3), 1e-4);
+    }
+  });
+
+  it('batchNorm in training mode, as tf.layers runs it (moments then FusedBatchNorm)', async () => {
+    await compare('bn train', [[4, 6, 6, 16], [16], [16]], withGrads((x, g, b) => {
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return tf.batchNorm(x, mean, variance, b, g, 1e-5);
+    }), 1e-4);
+  });
+
+  it('prelu with per-channel and shared alpha: forward, dx, dAlpha', async () => {
+    await compare('prelu', [[3, 6, 6, 20], [1, 1, 20]], withGrads(tf.prelu as (x: tf.Tensor, a: tf.Tensor) => tf.Tensor));
+    await compare('prelu shared', [[3, 6, 6, 20], [1]], withGrads(tf.prelu as (x: tf.Tensor, a: tf.Tensor) => tf.Tensor));
+    await compare('prelu 2-D alpha', [[3, 6, 6, 20], [6, 20]], withGrads(tf.prelu as (x: tf.Tensor, a: tf.Tensor) => tf.Tensor));
+  });
+
+  it('a MobileFaceNet (32 px) training step: loss, every weight gradient and the BatchNorm moving statistics match the reference', async () => {
+    const step = async (backend: string) => {
+      await tf.setBackend(backend);
+      const m = buildMobileFaceNet({ inputSize: 32, width: 0.5, embeddingDim: 16 }, 3);
+      const x = tf.tensor(seeded(3 * 32 * 32 * 3, 5), [3, 32, 32, 3]);
+      const t = tf.tidy(() => l2n(tf.tensor(seeded(3 * 16, 6), [3, 16])));
+      const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
+        const y = l2n(m.apply(x, { training: true }) as tf.Tensor);
+        return tf.mean(tf.squaredDifference(y, t)) as tf.Scalar;
+      }), m.trainableWeights.map((w) => w.read() as tf.Variable));
+      const out = {
+        loss: value.dataSync()[0]!, grads: Object.values(grads).map((g) => Float32Array.from(g.dataSync())),
+        moving: m.nonTrainableWeights.map((w) => Float32Array.from(w.read().dataSync())), // BatchNorm moving mean / variance
+      };
+      tf.dispose([value, x, t, ...Object.values(grads)]);
+      m.dispose();
+      return out;
+    };
+    const got = await step(NATIVE_BACKEND);
+    const want = await step('cpu');
+    expect(Math.abs(got.loss - want.loss)).to.be.below(1e-5 * want.loss);
+    expect(got.grads.length).to.equal(want.grads.length);
+    expect(got.moving.length).to.equal(want.moving.length).and.to.be.above(0);
+    // Per tensor: 1e-3 of its own scale, plus a small share of the largest value for the quantities whose exact value
+    // is 0 and where both backends return float noise (~1e-9): the gradients of BatchNorm offsets that feed another
+    // training-mode BatchNorm, and the moving means of BatchNorms whose input is a linear map of a normalised batch.
+    const amax = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]!)), 0);
+    const movingMax = Math.max(...want.moving.map(amax));
+    got.moving.forEach((v, i) => expect(maxDiff(v, want.moving[i]!), `moving statistic ${i}`).to.be.below(1e-4 * amax(want.moving[i]!) + 1e-6 * movingMax));
+    const global = Math.max(...want.grads.map(amax));
+    got.grads.forEach((g, i) => {
+      const w = want.grads[i]!;
+      const diff = g.reduce((m, v, j) => Math.max(m, Math.abs(v - w[j]!)), 0);
+      expect(diff, `gradient ${i}`).to.be.below(1e-3 * amax(w) + 1e-4 * global);
+    });
+  });
+
+  /** A tiny MobileFaceNet-shaped net (conv s2, BN, PReLU, depthwise, pointwise, GDConv, linear embedding) at 12 px. */
+  function tinyNet(): tf.LayersModel {
+    const init = (seed: number) => tf.initializers.heNormal({ seed });
+    const bn = (x: tf.SymbolicTensor) => tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }).apply(x) as tf.SymbolicTensor;
+    const prelu = (x: tf.SymbolicTensor) => tf.layers.prelu({ sharedAxes: [1, 2], alphaInitializer: tf.initializers.constant({ value: 0.25 }) }).apply(x) as tf.SymbolicTensor;
+    const input = tf.input({ shape: [12, 12, 3] });
+    let x = prelu(bn(tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init(1) }).apply(input) as tf.SymbolicTensor));
+    x = prelu(bn(tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, depthwiseInitializer: init(2) }).apply(x) as tf.SymbolicTensor));
+    x = bn(tf.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false, kernelInitializer: init(3) }).apply(x) as tf.SymbolicTensor);
+    x = bn(tf.layers.depthwiseConv2d({ kernelSize: 6, padding: 'valid', useBias: false, depthwiseInitializer: init(4) }).apply(x) as tf.SymbolicTensor);
+    x = tf.layers.conv2d({ filters: 8, kernelSize: 1, useBias: false, kernelInitializer: init(5) }).apply(x) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: tf.layers.flatten().apply(x) as tf.SymbolicTensor });
+  }
+
+  /** Adam on MSE of L2-normalised embeddings against fixed targets, as the KD step; returns the loss per step. */
+  async function train(backend: string, steps: number, onStep?: (i: number) => void): Promise<number[]> {
+    await tf.setBackend(backend);
+    const m = tinyNet();
+    const opt = tf.train.adam(0.01);
+    const x = tf.tensor(seeded(4 * 12 * 12 * 3, 11), [4, 12, 12, 3]);
+    const t = tf.tidy(() => l2n(tf.tensor(seeded(4 * 8, 12), [4, 8])));
+    const losses: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const loss = opt.minimize(() => tf.tidy(() => tf.mean(tf.squaredDifference(l2n(m.apply(x, { training: true }) as tf.Tensor), t)) as tf.Scalar), true)!;
+      losses.push(loss.dataSync()[0]!);
+      loss.dispose();
+      onStep?.(i);
+    }
+    opt.dispose();
+    m.dispose();
+    tf.dispose([x, t]);
+    return losses;
+  }
+
+  it('300 training steps of a tiny net follow the reference loss curve', async () => {
+    const got = await train(NATIVE_BACKEND, 300);
+    const want = await train('cpu', 300);
+    expect(want[299]!, 'the reference learns').to.be.below(0.2 * want[0]!);
+    let worst = 0;
+    want.forEach((w, i) => { worst = Math.max(worst, Math.abs(got[i]! - w) / want[0]!); });
+    expect(worst, 'largest loss difference, relative to the initial loss').to.be.below(1e-3);
+  });
+
+  it('leaks nothing: numTensors stays flat across training steps', async () => {
+    const counts: number[] = [];
+    await train(NATIVE_BACKEND, 12, (i) => { if (i >= 2) counts.push(tf.memory().numTensors); });
+    expect(new Set(counts).size, `numTensors per step: ${counts}`).to.equal(1);
+  });
+});
