@@ -12,6 +12,7 @@ import sampleFaces from './data-sources/sample-faces/sample-faces.js';
 import cckd from './strategies/cckd/cckd.js';
 import darkRank from './strategies/darkrank/darkrank.js';
 import featureKd from './strategies/feature-kd/feature-kd.js';
+import mstKd from './strategies/mst-kd/mst-kd.js';
 import rkd from './strategies/rkd/rkd.js';
 import sp from './strategies/sp/sp.js';
 
@@ -32,4 +33,5 @@ export const builtinModules: readonly ContainerModule[] = [
   sp,
   darkRank,
   cckd,
+  mstKd,
 ];

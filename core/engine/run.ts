@@ -224,7 +224,7 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
       const stageTeacher = stage.teacher ? await build(stage.teacher, sctx) : teacher;
       if (stageTeacher !== teacher) disposables.push(stageTeacher);
       const strategy = await build(stage.strategy, sctx);
-      await strategy.init({ student, teacher: stageTeacher, rng: new Rng(sctx.seed + 7), seed: sctx.seed + 11, ...(info.identities !== undefined ? { classes: info.identities } : {}) });
+      await strategy.init({ student, teacher: stageTeacher, data, rng: new Rng(sctx.seed + 7), seed: sctx.seed + 11, ...(info.identities !== undefined ? { classes: info.identities } : {}) });
       return { stage, sctx, data, info, stageTeacher, strategy };
     };
 
