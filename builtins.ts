@@ -15,6 +15,7 @@ import featureKd from './strategies/feature-kd/feature-kd.js';
 import mstKd from './strategies/mst-kd/mst-kd.js';
 import rkd from './strategies/rkd/rkd.js';
 import sp from './strategies/sp/sp.js';
+import synthDistill from './strategies/synthdistill/synthdistill.js';
 
 export const builtinModules: readonly ContainerModule[] = [
   modelsModule,
@@ -34,4 +35,5 @@ export const builtinModules: readonly ContainerModule[] = [
   darkRank,
   cckd,
   mstKd,
+  synthDistill,
 ];
