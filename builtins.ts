@@ -9,6 +9,7 @@ import insightfaceBin from './data-sources/insightface-bin/insightface-bin.js';
 import lfwPairs from './data-sources/lfw-pairs/lfw-pairs.js';
 import recordio from './data-sources/recordio/recordio.js';
 import sampleFaces from './data-sources/sample-faces/sample-faces.js';
+import bridge from './strategies/bridge/bridge.js';
 import cckd from './strategies/cckd/cckd.js';
 import darkRank from './strategies/darkrank/darkrank.js';
 import featureKd from './strategies/feature-kd/feature-kd.js';
@@ -36,4 +37,5 @@ export const builtinModules: readonly ContainerModule[] = [
   cckd,
   mstKd,
   synthDistill,
+  bridge,
 ];
