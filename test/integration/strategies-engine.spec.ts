@@ -73,4 +73,44 @@ stages:
     const manifest = JSON.parse(readFileSync(path.join(b, 'manifest.json'), 'utf8'));
     expect(Object.keys(manifest.teacherWeights).some((k) => k.startsWith('mst-adaptor-dldpo(multi('))).to.equal(true);
   });
+
+  it('bridge: adapt (HR head P) → distil (LR student on the student view), identical across a kill and --resume in step B', async () => {
+    const dir = tmpDir('bridge-engine');
+    const faces = await makeIdentityFolder(path.join(dir, 'faces'), 4, 4, 32);
+    const teacher = await makeTinyTeacher(path.join(dir, 'teacher'), 24, 32);
+    const recipe = (name: string) => `name: ${name}
+seed: 5
+backend: cpu
+runsDir: ${path.join(dir, 'runs')}
+plugins: [${PLUGIN}]
+teacher: { kind: layers-model, path: ${teacher} }
+student: { kind: conv-student, inputSize: 16, widths: [8, 16], embeddingDim: 8 }
+data: { kind: test-views, size: 16, inner: { kind: image-folder, root: ${faces}, size: 32 } }
+stages:
+  - name: adapt
+    strategy: { kind: test-kill, stage: adapt, inner: { kind: bridge-adapt, outputDim: 8 } }
+    steps: 5
+    batchSize: 4
+    optimizer: { kind: sgd, lr: 0.1, momentum: 0.9 }
+    checkpointEvery: 5
+  - name: distil
+    teacher: { kind: from-stage, stage: adapt }
+    strategy: { kind: test-kill, stage: distil, inner: { kind: bridge-distil } }
+    steps: 8
+    batchSize: 4
+    optimizer: { kind: adam, lr: 0.005 }
+    checkpointEvery: 4
+`;
+    const { a, b } = await straightAndResumed(dir, recipe, 'distil', 6);
+    const ma = strip(readMetrics(a)), mb = strip(readMetrics(b));
+    const rows = (stage: string) => ma.filter((r) => r.stage === stage && r.event === undefined);
+    expect(rows('adapt')).to.have.length(5);
+    expect(rows('adapt').every((r) => typeof r.identity === 'number' && typeof r.sp === 'number')).to.equal(true);
+    expect(rows('distil')).to.have.length(8);
+    expect(rows('distil').every((r) => typeof r.mimic === 'number' && typeof r.identity === 'number')).to.equal(true);
+    expect(mb).to.deep.equal(ma);
+    expect(readFileSync(path.join(b, 'student', 'weights.bin')).equals(readFileSync(path.join(a, 'student', 'weights.bin')))).to.equal(true);
+    const manifest = JSON.parse(readFileSync(path.join(b, 'manifest.json'), 'utf8'));
+    expect(Object.keys(manifest.teacherWeights).some((k) => k.startsWith('bridge-head('))).to.equal(true);
+  });
 });
