@@ -6,9 +6,12 @@ import { modelsModule } from './core/models/module.js';
 import folderPairs from './data-sources/folder-pairs/folder-pairs.js';
 import imageFolder from './data-sources/image-folder/image-folder.js';
 import insightfaceBin from './data-sources/insightface-bin/insightface-bin.js';
+import latentGenerators from './data-sources/latent-generator/module.js';
 import lfwPairs from './data-sources/lfw-pairs/lfw-pairs.js';
+import mix from './data-sources/mix/mix.js';
 import recordio from './data-sources/recordio/recordio.js';
 import sampleFaces from './data-sources/sample-faces/sample-faces.js';
+import views from './data-sources/views/views.js';
 import bridge from './strategies/bridge/bridge.js';
 import cckd from './strategies/cckd/cckd.js';
 import darkRank from './strategies/darkrank/darkrank.js';
@@ -25,6 +28,9 @@ export const builtinModules: readonly ContainerModule[] = [
   imageFolder,
   recordio,
   sampleFaces,
+  latentGenerators,
+  views,
+  mix,
   // pair sources
   lfwPairs,
   insightfaceBin,

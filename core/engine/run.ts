@@ -111,7 +111,10 @@ export function contextFor(registry: ContributionRegistry, o: { seed: number; ru
       const c = registry.find(slot, options.kind);
       if (!c) throw new RunError(`no ${slot} kind "${options.kind}" is registered; known: ${registry.kinds(slot).join(', ')}`);
       const { kind: _k, ...rest } = options;
-      return c.create(rest as never, ctx) as never;
+      // Recipe-validated options arrive complete; programmatic ones get their defaults here.
+      const parsed = c.options.safeParse(rest);
+      if (!parsed.success) throw new RunError(`${slot} kind "${options.kind}": ${parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`);
+      return c.create(parsed.data as never, ctx) as never;
     },
   };
   return ctx;

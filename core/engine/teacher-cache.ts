@@ -54,20 +54,28 @@ export class TeacherCache {
 
   async embed(batch: Batch): Promise<tf.Tensor2D> {
     const d = this.teacher.embeddingDim;
-    if (!batch.cacheable) return this.teacher.embed(batch.images);
-    const missing = batch.keys.map((k, i) => [k, i] as const).filter(([k]) => !this.rows.has(k));
-    this.hits += batch.keys.length - missing.length;
-    this.misses += missing.length;
-    if (missing.length > 0) {
-      const sub = tf.tidy(() => tf.gather(batch.images, missing.map(([, i]) => i)) as tf.Tensor4D);
+    const cacheable = batch.cacheableSamples ?? batch.keys.map(() => batch.cacheable);
+    if (!cacheable.some(Boolean)) return this.teacher.embed(batch.images);
+    // Embed what is not cached (and every uncacheable sample, e.g. the synthetic part of a mix).
+    const todo = batch.keys.map((k, i) => [k, i] as const).filter(([k, i]) => !cacheable[i] || !this.rows.has(k));
+    const cached = todo.filter(([, i]) => cacheable[i]).length;
+    this.hits += cacheable.filter(Boolean).length - cached;
+    this.misses += cached;
+    const fresh = new Map<number, Float32Array>();
+    if (todo.length > 0) {
+      const sub = tf.tidy(() => tf.gather(batch.images, todo.map(([, i]) => i)) as tf.Tensor4D);
       const emb = await this.teacher.embed(sub);
       sub.dispose();
       const data = (await emb.data()) as Float32Array;
       emb.dispose();
-      missing.forEach(([k], j) => this.rows.set(k, data.slice(j * d, (j + 1) * d)));
+      todo.forEach(([k, i], j) => {
+        const row = data.slice(j * d, (j + 1) * d);
+        if (cacheable[i]) this.rows.set(k, row);
+        else fresh.set(i, row);
+      });
     }
     const out = new Float32Array(batch.keys.length * d);
-    batch.keys.forEach((k, i) => out.set(this.rows.get(k)!, i * d));
+    batch.keys.forEach((k, i) => out.set(fresh.get(i) ?? this.rows.get(k)!, i * d));
     return tf.tensor2d(out, [batch.keys.length, d]);
   }
 

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { JsonValue } from '../util/json.js';
+import type { LatentBatch } from './latent-generator.js';
 
 /** A key that names one image for the life of a run; caches (teacher embeddings) key on it. */
 export type SampleKey = string & { readonly __brand: 'SampleKey' };
@@ -11,10 +12,23 @@ export interface Batch {
   readonly keys: readonly SampleKey[];
   /** Identity labels where the source has them. */
   readonly labels?: Int32Array;
-  /** Per-model views of the same samples (e.g. the student's degraded low-resolution view); disposed with the batch. */
-  readonly views?: Readonly<{ student?: tf.Tensor4D }>;
   /** False for samples that never repeat (synthetic), so caches skip them. */
   readonly cacheable: boolean;
+  /** Per-sample cacheability where a batch mixes both kinds (real + synthetic); overrides `cacheable`. */
+  readonly cacheableSamples?: readonly boolean[];
+  /**
+   * Per-model views of the same samples (same order as `images`, which the teacher sees):
+   * e.g. a degraded low-resolution student view (bridge distillation). The consumer disposes
+   * them with the batch.
+   */
+  readonly views?: Readonly<{ student?: tf.Tensor4D }>;
+}
+
+/** Frees a batch's tensors: the images, any per-model views and a generator's latents. */
+export function disposeBatch(b: Batch): void {
+  b.images.dispose();
+  b.views?.student?.dispose();
+  (b as Partial<LatentBatch>).latents?.dispose();
 }
 
 export interface DataSourceInfo {

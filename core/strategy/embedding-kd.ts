@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { BuildContext } from '../di/contribution.js';
-import type { Batch } from '../interfaces/data-source.js';
+import { disposeBatch, type Batch } from '../interfaces/data-source.js';
 import type { Head } from '../interfaces/head.js';
 import type { StepContext, Strategy, StrategyInitContext } from '../interfaces/strategy.js';
 import { componentField } from '../recipe/fields.js';
@@ -24,10 +24,6 @@ export function studentInput(batch: Batch): tf.Tensor4D {
   return batch.views?.student ?? batch.images;
 }
 
-/** Frees a batch and every view it carries. */
-export function disposeBatch(batch: Batch): void {
-  tf.dispose([batch.images, ...Object.values(batch.views ?? {})]);
-}
 
 /**
  * A strategy with one update per step on embedding-level terms: draw a batch, look up the

@@ -3,8 +3,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
-  contribution, contributionModule, decodeImage, decodeMany, EpochSampler, existingPath, hashJson, sampleKey, stackImages,
-  type Batch, type DataSource, type DataSourceInfo, type JsonValue, type RgbImage,
+  contribution, contributionModule, decodeImage, decodeMany, EpochSampler, existingPath, GeneralPlusPkSampler, hashJson, PkSampler, sampleKey, stackImages,
+  type Batch, type BatchSampler, type DataSource, type DataSourceInfo, type JsonValue, type RgbImage,
 } from '../../core/index.js';
 
 const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.pgm', '.webp']);
@@ -15,6 +15,19 @@ export const imageFolderOptions = z.object({
   centreCrop: z.number().int().positive().optional().describe('centre crop in source px before resizing'),
   limit: z.number().int().positive().optional().describe('use at most this many images (first by sorted path)'),
   minPerIdentity: z.number().int().min(1).default(1).describe('drop identities with fewer images'),
+  sampler: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('uniform') }).describe('each image once per epoch, seeded shuffle'),
+    z.object({
+      kind: z.literal('pk'),
+      identities: z.number().int().min(1).default(8).describe('P: identities per batch'),
+      perIdentity: z.number().int().min(1).default(4).describe('K: images per identity (repeated when an identity has fewer)'),
+    }).describe('identity-balanced P×K batches; batchSize must be P·K'),
+    z.object({
+      kind: z.literal('general-plus-pk'),
+      identities: z.number().int().min(1).default(8),
+      perIdentity: z.number().int().min(1).default(4),
+    }).describe('EKD batch: batchSize − P·K uniform samples first, then P×K balanced'),
+  ]).default({ kind: 'uniform' }).describe('how batches are drawn'),
 });
 type Options = z.infer<typeof imageFolderOptions>;
 
@@ -29,11 +42,19 @@ export async function listIdentityFolder(root: string): Promise<{ file: string; 
   return out;
 }
 
+function makeSampler(o: Options['sampler'], labels: readonly number[], seed: number): BatchSampler {
+  switch (o.kind) {
+    case 'uniform': return new EpochSampler(labels.length, seed);
+    case 'pk': return new PkSampler(labels, o.identities, o.perIdentity, seed);
+    case 'general-plus-pk': return new GeneralPlusPkSampler(labels, o.identities, o.perIdentity, seed);
+  }
+}
+
 class ImageFolderSource implements DataSource {
   private images: RgbImage[] = [];
   private labels: number[] = [];
   private keys: string[] = [];
-  private sampler?: EpochSampler;
+  private sampler?: BatchSampler;
 
   constructor(private readonly o: Options, private readonly root: string, private readonly seed: number) {}
 
@@ -55,7 +76,7 @@ class ImageFolderSource implements DataSource {
       this.images.push(d); this.labels.push(idIndex.get(e.identity)!); this.keys.push(`image-folder:${e.file}`);
     });
     if (this.images.length === 0) throw new Error(`image-folder: no readable images under ${this.root} (${skipped.length} skipped)`);
-    this.sampler = new EpochSampler(this.images.length, this.seed);
+    this.sampler = makeSampler(this.o.sampler, this.labels, this.seed);
     return { name: `image-folder ${this.root}`, images: this.images.length, identities: idIndex.size, skipped, listHash: hashJson({ keys: this.keys, o: this.o }) };
   }
 

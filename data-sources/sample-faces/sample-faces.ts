@@ -14,6 +14,8 @@ const augment = {
   brightnessJitter: z.number().min(0).max(0.5).default(0.15),
   flip: z.boolean().default(true),
   minConfidence: z.number().min(0.1).max(0.99).default(0.5).describe('face detector score threshold'),
+  align: z.boolean().default(false)
+    .describe('5-point align each face (face-api 68-point landmarks → ArcFace template, strategy-specs §7.9) before cutting views'),
 };
 
 /** Training views and evaluation views never share a view index. */
@@ -27,9 +29,9 @@ function parseKey(k: SampleKey): { face: number; view: number } {
 }
 
 const cropsCache = new Map<string, Promise<FaceCrops>>();
-function crops(cacheDir: string, minConfidence: number, log: Logger): Promise<FaceCrops> {
-  const k = `${cacheDir}|${minConfidence}`;
-  if (!cropsCache.has(k)) cropsCache.set(k, detectSampleFaces(cacheDir, minConfidence, log).catch((e) => { cropsCache.delete(k); throw e; }));
+function crops(cacheDir: string, o: { minConfidence: number; align: boolean }, log: Logger): Promise<FaceCrops> {
+  const k = `${cacheDir}|${o.minConfidence}|${o.align}`;
+  if (!cropsCache.has(k)) cropsCache.set(k, detectSampleFaces(cacheDir, o.minConfidence, log, o.align).catch((e) => { cropsCache.delete(k); throw e; }));
   return cropsCache.get(k)!;
 }
 
@@ -41,10 +43,10 @@ class SampleFacesSource implements DataSource {
   constructor(private readonly o: z.infer<typeof dataOptions>, private readonly seed: number, private readonly cacheDir: string, private readonly log: Logger) {}
 
   async init(): Promise<DataSourceInfo> {
-    this.faces = await crops(this.cacheDir, this.o.minConfidence, this.log);
+    this.faces = await crops(this.cacheDir, this.o, this.log);
     this.sampler = new EpochSampler(this.faces.count * this.o.viewsPerFace, this.seed);
     return {
-      name: 'sample-faces (faces detected in the @vladmandic/face-api demo photos)',
+      name: `sample-faces (faces detected${this.o.align ? ' and 5-point aligned' : ''} in the @vladmandic/face-api demo photos)`,
       images: this.faces.count * this.o.viewsPerFace, identities: this.faces.count, skipped: [],
       // The views depend on the seed: it is part of what the images are.
       listHash: hashJson({ faces: this.faces.hash, o: this.o, seed: this.seed }),
@@ -76,7 +78,7 @@ class SampleFacePairs implements PairSource {
   constructor(private readonly o: z.infer<typeof pairOptions>, private readonly seed: number, private readonly cacheDir: string, private readonly log: Logger) {}
 
   async init() {
-    this.faces = await crops(this.cacheDir, this.o.minConfidence, this.log);
+    this.faces = await crops(this.cacheDir, this.o, this.log);
     const n = this.faces.count;
     const rng = new Rng(this.seed ^ 0x5eed);
     const pairs: VerificationPair[] = [];

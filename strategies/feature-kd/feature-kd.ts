@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
-  contribution, contributionModule, cosineDistance, l2normalize, mse,
+  contribution, contributionModule, cosineDistance, disposeBatch, l2normalize, mse,
   type JsonValue, type StepContext, type Strategy, type StrategyInitContext,
 } from '../../core/index.js';
 
@@ -50,7 +50,8 @@ class FeatureKd implements Strategy {
       const t = await ctx.teacherEmbeddings(batch);
       try {
         return await ctx.update(() => {
-          let s = ctx.student.forward(batch.images, true);
+          // The student sees its own view where the source gives one (e.g. degraded low resolution).
+          let s = ctx.student.forward(batch.views?.student ?? batch.images, true);
           if (this.proj) s = tf.matMul(s, this.proj);
           return { [`feature_${this.o.loss}`]: tf.mul(featureKdLoss(this.o.loss, s, t), this.o.weight) as tf.Scalar };
         });
@@ -58,7 +59,7 @@ class FeatureKd implements Strategy {
         t.dispose();
       }
     } finally {
-      batch.images.dispose();
+      disposeBatch(batch);
     }
   }
 

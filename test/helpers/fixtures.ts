@@ -1,4 +1,4 @@
-import type { BuildContext } from '../../core/di/contribution.js';
+import { contributionModule, type BuildContext, type Contribution } from '../../core/di/contribution.js';
 import { createRootContainer } from '../../core/di/container.js';
 import { ContributionRegistry } from '../../core/di/registry.js';
 import { contextFor } from '../../core/engine/run.js';
@@ -65,4 +65,9 @@ export async function makeTinyTeacher(dir: string, inputSize = 24, embeddingDim 
 /** A BuildContext over every built-in component (nested components build through it). */
 export function testContext(dir: string, seed = 0): BuildContext {
   return contextFor(ContributionRegistry.fromContainer(createRootContainer(builtinModules)), { seed, runDir: dir, cacheDir: path.join(dir, '.cache'), log: stderrLogger(true) });
+}
+
+/** A BuildContext over the built-ins plus test-only contributions (e.g. a fixed-image data source). */
+export function testContextWith(dir: string, seed: number, ...extra: readonly Contribution<any, any>[]): BuildContext {
+  return contextFor(ContributionRegistry.fromContainer(createRootContainer([...builtinModules, contributionModule(...extra)])), { seed, runDir: dir, cacheDir: path.join(dir, '.cache'), log: stderrLogger(true) });
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
@@ -159,5 +159,25 @@ describe('engine', function () {
     expect(r.status).to.equal(2);
     expect(r.stderr).to.contain(`${file}:11:41:`); // the value of stage:
     expect(r.stderr).to.contain('stages[1].teacher.stage: "c" is not an earlier stage; earlier stages: a');
+  });
+
+  it('a folder with a truncated JPEG, a zero-byte file and a text file named .jpg trains to the end and reports the three', () => {
+    return (async () => {
+      const f = await fixture();
+      const good = readFileSync(path.join(f.faces, readdirSync(f.faces)[0]!, readdirSync(path.join(f.faces, readdirSync(f.faces)[0]!))[0]!));
+      const broken = path.join(f.faces, 'Broken');
+      mkdirSync(broken);
+      writeFileSync(path.join(broken, 'truncated.jpg'), good.subarray(0, Math.floor(good.length / 3)));
+      writeFileSync(path.join(broken, 'empty.jpg'), '');
+      writeFileSync(path.join(broken, 'notes.jpg'), 'this is not an image\n');
+      const file = path.join(f.dir, 'broken.yaml');
+      writeFileSync(file, recipeText(f, { name: 'broken', strategy: '{ kind: feature-kd }', steps: 6, checkpointEvery: 3, eval: true }));
+      const r = runCli(['run', file, '--quiet']);
+      expect(r.status, r.stderr).to.equal(0);
+      const report = readFileSync(path.join(f.dir, 'runs', 'broken', 'report.md'), 'utf8');
+      expect(report).to.match(/3 skipped/);
+      for (const name of ['Broken/truncated.jpg', 'Broken/empty.jpg', 'Broken/notes.jpg']) expect(report).to.contain(`skipped \`${name}\``);
+      expect(readMetrics(path.join(f.dir, 'runs', 'broken')).filter((m) => m.step !== undefined).length).to.equal(6);
+    })();
   });
 });
