@@ -44,10 +44,10 @@ class BridgeAdapt implements Strategy {
     let stats: { mean: tf.Tensor1D; variance: tf.Tensor1D } | undefined;
     try {
       if (!batch.labels) throw new Error('bridge-adapt: the batch has no identity labels');
-      const labels = tf.tensor1d(batch.labels, 'int32');
       const raw = await ctx.teacherEmbeddings(batch); // the teacher sees the HR images
       const t = l2normalize(raw);
       raw.dispose();
+      const labels = tf.tensor1d(batch.labels, 'int32');
       try {
         const terms = await ctx.update(() => {
           const r = p.train(t);
@@ -144,8 +144,8 @@ class BridgeDistil implements Strategy {
       const lr = batch.views?.student;
       if (!lr) throw new Error('bridge-distil: the student trains on the low-resolution view (batch.views.student); use a data source that makes one (kind: views)');
       if (!batch.labels) throw new Error('bridge-distil: the batch has no identity labels');
-      const labels = tf.tensor1d(batch.labels, 'int32');
       const h = await ctx.teacherEmbeddings(batch); // HR stream: h = n(P(n(T(x_HR))))
+      const labels = tf.tensor1d(batch.labels, 'int32');
       try {
         return await ctx.update(() => {
           const s = ctx.student.forward(lr, true);

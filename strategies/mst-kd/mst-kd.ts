@@ -43,9 +43,9 @@ class MstAdaptor implements Strategy {
     const batch = await ctx.data.next(ctx.batchSize);
     try {
       if (!batch.labels) throw new Error('mst-adaptor: the batch has no identity labels');
-      const labels = tf.tensor1d(batch.labels, 'int32');
       // The student is untouched: the loss depends only on the adaptor and the head, so only they get gradients.
       const u = await ctx.teacherEmbeddings(batch);
+      const labels = tf.tensor1d(batch.labels, 'int32');
       try {
         const dropoutSeed = this.o.adaptor === 'dldpo' ? ctx.rng.seed() : undefined;
         return await ctx.update(() => ({ identity: head.loss(adaptor.apply(u, dropoutSeed), labels) }));

@@ -79,8 +79,7 @@ class SynthDistill implements Strategy {
       return out;
     } finally {
       tf.dispose([t, s0].filter((x): x is tf.Tensor2D => x !== undefined));
-      disposeBatch(batch);
-      if ('latents' in batch) (batch as { latents: tf.Tensor }).latents.dispose();
+      disposeBatch(batch); // images, views and a generator's latents
     }
   }
 
