@@ -13,6 +13,7 @@ import mix from './data-sources/mix/mix.js';
 import recordio from './data-sources/recordio/recordio.js';
 import sampleFaces from './data-sources/sample-faces/sample-faces.js';
 import views from './data-sources/views/views.js';
+import bridge from './strategies/bridge/bridge.js';
 import cckd from './strategies/cckd/cckd.js';
 import darkRank from './strategies/darkrank/darkrank.js';
 import ekd from './strategies/ekd/ekd.js';
@@ -20,8 +21,10 @@ import featureKd from './strategies/feature-kd/feature-kd.js';
 import groupedKd from './strategies/grouped-kd/grouped-kd.js';
 import logitKd from './strategies/logit-kd/logit-kd.js';
 import marginOnly from './strategies/margin-only/margin-only.js';
+import mstKd from './strategies/mst-kd/mst-kd.js';
 import rkd from './strategies/rkd/rkd.js';
 import sp from './strategies/sp/sp.js';
+import synthDistill from './strategies/synthdistill/synthdistill.js';
 
 export const builtinModules: readonly ContainerModule[] = [
   modelsModule,
@@ -48,4 +51,7 @@ export const builtinModules: readonly ContainerModule[] = [
   ekd,
   groupedKd,
   logitKd,
+  mstKd,
+  synthDistill,
+  bridge,
 ];

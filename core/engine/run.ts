@@ -219,6 +219,7 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
 
     const stageDir = (name: string) => path.join(dir, 'stages', name);
     const outputs = new Map<string, Teacher>();
+    const inited = new Map<DataSource, DataSourceInfo>();
     let stageOutput: BuildContext['stageOutput'];
 
     /** Data, teacher and an initialised strategy for stage i (training it, or rebuilding its output). */
@@ -233,11 +234,14 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
         if (!sharedData) { sharedData = await build(recipe.data!, buildContext(recipe, dir, log, 1)); disposables.push(sharedData); }
         data = sharedData;
       }
-      const info = await data.init();
+      // A source shared by several stages (or rebuilt for a hand-off) is read once: init() is
+      // not required to be idempotent.
+      let info = inited.get(data);
+      if (!info) { info = await data.init(); inited.set(data, info); }
       const stageTeacher = stage.teacher ? await build(stage.teacher, sctx) : teacher;
       if (stageTeacher !== teacher) disposables.push(stageTeacher);
       const strategy = await build(stage.strategy, sctx);
-      await strategy.init({ student, teacher: stageTeacher, rng: new Rng(sctx.seed + 7), seed: sctx.seed + 11, images: info.images, ...(info.identities !== undefined ? { classes: info.identities } : {}) });
+      await strategy.init({ student, teacher: stageTeacher, data, rng: new Rng(sctx.seed + 7), seed: sctx.seed + 11, images: info.images, ...(info.identities !== undefined ? { classes: info.identities } : {}) });
       return { stage, sctx, data, info, stageTeacher, strategy };
     };
 

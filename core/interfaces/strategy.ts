@@ -34,6 +34,8 @@ export interface StrategyInitContext {
   readonly images?: number;
   /** Seed for the strategy's own weights (heads, projections). */
   readonly seed: number;
+  /** The stage's data source, so a strategy can refuse one it cannot use before training starts. */
+  readonly data?: DataSource;
 }
 
 /** Owns what happens in one training step; not the loop, checkpoints, logging or evaluation. */

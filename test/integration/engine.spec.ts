@@ -137,6 +137,8 @@ describe('engine', function () {
     expect(existsSync(path.join(runA, 'stages', 'fuse', 'strategy', 'latest.json'))).to.equal(true);
     const manifest = JSON.parse(readFileSync(path.join(runA, 'manifest.json'), 'utf8'));
     expect(Object.keys(manifest.teacherWeights).some((k) => k.startsWith('adaptor('))).to.equal(true);
+    // One shared data source: read once, not once per stage (init() need not be idempotent).
+    expect(manifest.data.distil.images).to.equal(16).and.equal(manifest.data.fuse.images);
     // Killed in the second stage: the resumed process rebuilds the adaptor from the stage bundle.
     const killed = await runCliAsync(['run', b, '--quiet'], { env: { FACEDISTILL_TEST_KILL_AT: '6' } });
     expect(killed.signal).to.equal('SIGKILL');

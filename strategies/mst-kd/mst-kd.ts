@@ -1,0 +1,124 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import {
+  componentField, contribution, contributionModule, disposeBatch, EmbeddingKdStrategy, embeddingKdOptions, hashJson, l2normalize,
+  type Head, type JsonValue, type StepContext, type Strategy, type StrategyInitContext, type Teacher,
+} from '../../core/index.js';
+import { FusionAdaptor } from './adaptor.js';
+import { MST_KD_LAMBDA, mstKdLoss } from './loss.js';
+import { hasUnnormalisedEmbed, multiTeacher } from './multi-teacher.js';
+
+// ---- stage 1: the fusion adaptor (strategy-specs §2.3 step 3) ----
+
+export const mstAdaptorOptions = z.object({
+  adaptor: z.enum(['sl', 'dul', 'dldpo']).default('sl')
+    .describe('sl: Linear; dul: Linear → LeakyReLU → Linear; dldpo: Linear → Dropout → LeakyReLU → Linear'),
+  hidden: z.number().int().positive().default(512).describe('hidden width of dul/dldpo (middle_layer_size)'),
+  outputDim: z.number().int().positive().default(512).describe('adaptor output = the students\' target dimension'),
+  leakySlope: z.number().min(0).default(0.01).describe('LeakyReLU negative slope'),
+  dropout: z.number().min(0).max(0.95).default(0.2).describe('dldpo dropout rate (training only)'),
+  head: componentField('head').default({ kind: 'elastic-arcface', s: 64, m: 0.5, sigma: 0.0125, initStd: 0.01 })
+    .describe('identity head on n(A(u)); the reference adaptor uses ElasticArcFace with the class-default σ 0.0125 (§2.8 option: 0.05)'),
+  adaptorEvalNormalizeInputs: z.boolean().default(true)
+    .describe('hand-off input: true = the normalised concatenation (as in training); false = raw teacher outputs (MST-KD reference evaluation code, needs a multi-teacher)'),
+});
+type AdaptorOptions = z.infer<typeof mstAdaptorOptions>;
+
+class MstAdaptor implements Strategy {
+  readonly name = 'mst-adaptor';
+  private adaptor?: FusionAdaptor;
+  private head?: Head;
+
+  constructor(private readonly o: AdaptorOptions, private readonly headFactory: Promise<Head>) {}
+
+  async init(ctx: StrategyInitContext): Promise<void> {
+    if (ctx.classes === undefined) throw new Error('mst-adaptor: the adaptor trains on identity labels, and this stage\'s data has none');
+    this.adaptor = new FusionAdaptor({ kind: this.o.adaptor, inputDim: ctx.teacher.embeddingDim, hidden: this.o.hidden, outputDim: this.o.outputDim, slope: this.o.leakySlope, dropout: this.o.dropout }, ctx.seed);
+    this.head = await this.headFactory;
+    this.head.init({ classes: ctx.classes, embeddingDim: this.o.outputDim, seed: ctx.seed + 1 });
+  }
+
+  async step(ctx: StepContext): Promise<Readonly<Record<string, number>>> {
+    const [adaptor, head] = this.ready();
+    const batch = await ctx.data.next(ctx.batchSize);
+    try {
+      if (!batch.labels) throw new Error('mst-adaptor: the batch has no identity labels');
+      // The student is untouched: the loss depends only on the adaptor and the head, so only they get gradients.
+      const u = await ctx.teacherEmbeddings(batch);
+      const labels = tf.tensor1d(batch.labels, 'int32');
+      try {
+        const dropoutSeed = this.o.adaptor === 'dldpo' ? ctx.rng.seed() : undefined;
+        return await ctx.update(() => ({ identity: head.loss(adaptor.apply(u, dropoutSeed), labels) }));
+      } finally {
+        tf.dispose([u, labels]);
+      }
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+
+  variables(): readonly tf.Variable[] { return [...(this.adaptor?.variables() ?? []), ...(this.head?.variables() ?? [])]; }
+
+  /** x ↦ n(A(u(x))) with dropout off: the targets of the distillation stage. */
+  stageTeacher(inner: Teacher): Teacher {
+    const [adaptor] = this.ready();
+    const normalise = this.o.adaptorEvalNormalizeInputs;
+    if (!normalise && !hasUnnormalisedEmbed(inner)) throw new Error(`mst-adaptor: adaptorEvalNormalizeInputs false needs a multi-teacher (raw teacher outputs), the stage teacher is ${inner.name}`);
+    const weights = adaptor.variables().map((v) => Array.from(v.dataSync()));
+    return {
+      name: `mst-adaptor-${this.o.adaptor}(${inner.name})`,
+      contract: inner.contract,
+      embeddingDim: this.o.outputDim,
+      weightsHash: hashJson({ teacher: inner.weightsHash, normalise, adaptor: weights }),
+      paramCount: inner.paramCount + adaptor.paramCount,
+      async embed(x) {
+        const u = normalise || !hasUnnormalisedEmbed(inner) ? await inner.embed(x) : await inner.embedUnnormalised(x);
+        try { return tf.tidy(() => l2normalize(adaptor.apply(u))); } finally { u.dispose(); }
+      },
+      dispose() {}, // the engine owns the strategy, and with it the adaptor
+    };
+  }
+
+  state(): JsonValue { return this.head ? { head: this.head.state() } : null; }
+  restore(s: JsonValue): void { if (this.head && s && typeof s === 'object' && 'head' in s) this.head.restore((s as { head: JsonValue }).head); }
+  dispose(): void { this.adaptor?.dispose(); this.head?.dispose(); }
+
+  private ready(): [FusionAdaptor, Head] {
+    if (!this.adaptor || !this.head) throw new Error('mst-adaptor: init() must run first');
+    return [this.adaptor, this.head];
+  }
+}
+
+export const mstAdaptor = contribution({
+  slot: 'strategy', kind: 'mst-adaptor',
+  summary: 'MST-KD stage 1: train the fusion adaptor n(A(u)) on identity labels (ElasticArcFace σ 0.0125), student untouched; hands n(A(u)) to later stages',
+  options: mstAdaptorOptions,
+  async create(o, ctx) { return new MstAdaptor(o, ctx.build('head', o.head)); },
+});
+
+// ---- stage 2: the student (strategy-specs §2.3 step 4; §3.3 with a single teacher) ----
+
+export const mstKdOptions = embeddingKdOptions.extend({
+  lambda: z.number().min(0).default(MST_KD_LAMBDA).describe('λ of λ·MSE(n(a), n(s)) (loss_lambda)'),
+});
+type KdOptions = z.infer<typeof mstKdOptions>;
+
+class MstKd extends EmbeddingKdStrategy<KdOptions> {
+  readonly name = 'mst-kd';
+  override async init(ctx: StrategyInitContext): Promise<void> {
+    if (ctx.student.embeddingDim !== ctx.teacher.embeddingDim) {
+      throw new Error(`mst-kd: the student regresses the targets, so its dimension ${ctx.student.embeddingDim} must equal the teacher's ${ctx.teacher.embeddingDim} (${ctx.teacher.name})`);
+    }
+    await super.init(ctx);
+  }
+  protected terms(s: tf.Tensor2D, t: tf.Tensor2D): Record<string, tf.Scalar> { return { mst_kd: mstKdLoss(s, t, this.o.lambda) }; }
+}
+
+export const mstKd = contribution({
+  slot: 'strategy', kind: 'mst-kd',
+  summary: 'MST-KD stage 2: λ·MSE(n(a), n(s)), λ 1e4 (a-KD); with head: elastic-arcface (σ 0.05) it is EAF-KD',
+  options: mstKdOptions,
+  async create(o, ctx) { return new MstKd(o, EmbeddingKdStrategy.headOf(o, ctx)); },
+});
+
+export default contributionModule(multiTeacher, mstAdaptor, mstKd);
