@@ -136,7 +136,7 @@ seeds: [4, 9]
         const plan = await planRuns(readAblation(path.join(dir, `${name}.yaml`)), rootFor);
         sizes[name] = plan.cells.length;
       }
-      expect(sizes).to.deep.equal({ 'synthdistill-sampling': 3, 'synthdistill-sampling-short': 3, 'ekd-vs-feature-kd': 3, 'ekd-vs-feature-kd-short': 3, strategies: 9 });
+      expect(sizes).to.deep.equal({ 'synthdistill-sampling': 3, 'synthdistill-sampling-short': 3, 'ekd-vs-feature-kd': 3, 'ekd-vs-feature-kd-short': 3, strategies: 12 });
     });
   });
 });
