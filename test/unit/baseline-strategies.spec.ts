@@ -13,6 +13,7 @@ import { rkd } from '../../strategies/rkd/rkd.js';
 import { spLoss } from '../../strategies/sp/loss.js';
 import { sp } from '../../strategies/sp/sp.js';
 import { testContext, tmpDir } from '../helpers/fixtures.js';
+import { stepContext } from '../helpers/step-context.js';
 
 // The strategies wire the (numpy-checked) losses of strategies/<key>/loss.ts into one update
 // per step: these tests check the wiring (terms, weights, student input, disposal) on a real
@@ -31,24 +32,7 @@ function fixedData(): DataSource {
 }
 
 function context(strategy: Strategy, student: LayersStudent, apply: boolean): { ctx: StepContext; opt: tf.Optimizer } {
-  const opt = tf.train.adam(0.01);
-  const ctx: StepContext = {
-    step: 0, batchSize: B, student, teacher: {} as Teacher, data: fixedData(), rng: new Rng(1),
-    teacherEmbeddings: async () => teacherEmb(),
-    async update(fn: () => LossTerms) {
-      const vars = [...student.model.trainableWeights.map((w) => w.read() as tf.Variable), ...strategy.variables()];
-      let terms: Record<string, tf.Scalar> = {};
-      const { value, grads } = tf.variableGrads(() => {
-        const t = fn();
-        terms = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, tf.keep(v)]));
-        return tf.addN(Object.values(t)) as tf.Scalar;
-      }, vars);
-      if (apply) opt.applyGradients(grads as never);
-      const out = Object.fromEntries(Object.entries(terms).map(([k, v]) => [k, v.dataSync()[0]!]));
-      tf.dispose([value, ...Object.values(grads), ...Object.values(terms)]);
-      return out;
-    },
-  };
+  const { ctx, opt } = stepContext({ strategy, student, teacher: {} as Teacher, data: fixedData(), batchSize: B, apply, teacherEmbeddings: async () => teacherEmb() });
   return { ctx, opt };
 }
 

@@ -1,20 +1,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../core/backends/select.js';
+import { seeded } from '../helpers/seeded.js';
 
-/** mulberry32 in [-1, 1): the same values on both backends. */
-function seeded(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 * 2 - 1;
-  }
-  return out;
-}
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let d = 0, m = 0;

@@ -16,6 +16,7 @@ import { logitKd } from '../../strategies/logit-kd/logit-kd.js';
 import { logitKdLoss } from '../../strategies/logit-kd/loss.js';
 import { marginOnly } from '../../strategies/margin-only/margin-only.js';
 import { testContext, tmpDir } from '../helpers/fixtures.js';
+import { stepContext } from '../helpers/step-context.js';
 
 // Wiring of the label-based strategies: the logged terms must equal the (numpy-checked)
 // loss functions of strategies/<key>/loss.ts and the (numpy-checked) heads on the same batch,
@@ -45,25 +46,8 @@ function student(): LayersStudent {
 /** A StepContext like the engine's: one update on the student + strategy.variables(). */
 type MutableContext = { -readonly [K in keyof StepContext]: StepContext[K] };
 function context(strategy: Strategy, st: LayersStudent, data: DataSource, apply: boolean): { ctx: MutableContext; opt: tf.Optimizer } {
-  const opt = tf.train.adam(0.01);
-  const ctx: MutableContext = {
-    step: 0, batchSize: B, student: st, teacher, data, rng: new Rng(1),
-    teacherEmbeddings: async () => teacherEmb(),
-    async update(fn: () => LossTerms) {
-      const vars = [...st.model.trainableWeights.map((w) => w.read() as tf.Variable), ...strategy.variables()];
-      let terms: Record<string, tf.Scalar> = {};
-      const { value, grads } = tf.variableGrads(() => {
-        const t = fn();
-        terms = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, tf.keep(v)]));
-        return tf.addN(Object.values(t)) as tf.Scalar;
-      }, vars);
-      if (apply) opt.applyGradients(grads as never);
-      const out = Object.fromEntries(Object.entries(terms).map(([k, v]) => [k, v.dataSync()[0]!]));
-      tf.dispose([value, ...Object.values(grads), ...Object.values(terms)]);
-      return out;
-    },
-  };
-  return { ctx, opt };
+  const { ctx, opt } = stepContext({ strategy, student: st, teacher, data, batchSize: B, apply, teacherEmbeddings: async () => teacherEmb() });
+  return { ctx: ctx as MutableContext, opt };
 }
 
 const dir = tmpDir('label-strategies');

@@ -3,23 +3,11 @@ import * as tf from '@tensorflow/tfjs';
 import { NATIVE_BACKEND, registerNativeBackend } from '../../core/backends/native/backend.js';
 import { repeatsAlongLeadingAxes } from '../../core/backends/native/kernels.js';
 import { buildMobileFaceNet } from '../../core/models/mobilefacenet.js';
+import { seeded } from '../helpers/seeded.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 type Shape4 = [number, number, number, number];
 
-/** mulberry32: the same seeded values on both backends, in [-1, 1). */
-function seeded(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 * 2 - 1;
-  }
-  return out;
-}
 
 const l2n = (t: tf.Tensor) => tf.div(t, tf.norm(t, 2, 1, true));
 const size = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
