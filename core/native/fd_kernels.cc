@@ -272,9 +272,11 @@ void gemm(long M, long N, long K, const float* A, long rsa, long csa, const floa
     gemm_st(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
     return;
   }
-  // Many small chunks, not one half per thread (see Pool).
-  if (M >= long(nt) * MR * 4) {
-    const long rowsPer = long(MR) * 32, chunks = (M + rowsPer - 1) / rowsPer;
+  // Many small chunks, not one half per thread (see Pool). Rows when there are enough of them for several chunks per
+  // thread; otherwise (the weight gradients: M, N = channels, K = batch x pixels) the depth.
+  const long rowsPer = long(MR) * 32;
+  if (M >= long(nt) * rowsPer * 2) {
+    const long chunks = (M + rowsPer - 1) / rowsPer;
     pool().run(chunks, [&](long ch, int) {
       const long r0 = ch * rowsPer, r1 = std::min(M, r0 + rowsPer);
       gemm_st(r1 - r0, N, K, A + r0 * rsa, rsa, csa, B, rsb, csb, C + r0 * ldc, ldc, accumulate);

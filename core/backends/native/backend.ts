@@ -3,15 +3,21 @@
  * replaced by facedistill's native addon (multi-threaded, SIMD; built on first use from core/native/fd_kernels.cc).
  * Every kernel the addon does not cover, and every case a native kernel declines, runs the cpu reference kernel.
  */
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { installFusedBatchNormTraining } from '../batchnorm-training.js';
 import { installFusedGradients } from '../fused-gradients.js';
 import { type AddonResult, loadNativeKernels } from './addon.js';
+import { BufferPool, type PooledStorage } from './buffer-pool.js';
 import { nativeKernelConfigs } from './kernels.js';
 
 export const NATIVE_BACKEND = 'cpu-native';
 
 let registered: AddonResult | undefined;
+let bufferPool: BufferPool | undefined;
+
+/** The output-buffer pool of `cpu-native` (undefined until the backend is registered). */
+export const nativeBufferPool = (): BufferPool | undefined => bufferPool;
 
 /** Registers `cpu-native` (once). Returns why not when the addon cannot be built or loaded. */
 export function registerNativeBackend(): AddonResult {
@@ -21,7 +27,12 @@ export function registerNativeBackend(): AddonResult {
   const cpuFactory = tf.findBackendFactory('cpu');
   if (!cpuFactory) return (registered = { ok: false, why: 'the tfjs cpu backend is not registered' });
   // Priority below every built-in: `cpu-native` is chosen by selectBackend, never implicitly by tfjs.
-  tf.registerBackend(NATIVE_BACKEND, cpuFactory, -100);
+  const pool = (bufferPool = new BufferPool(poolCapBytes()));
+  tf.registerBackend(NATIVE_BACKEND, () => {
+    const b = cpuFactory();
+    pool.attach(b as unknown as PooledStorage);
+    return b;
+  }, -100);
   const cpuKernels = new Map(tf.getKernelsForBackend('cpu').map((k) => [k.kernelName, k]));
   for (const k of cpuKernels.values()) tf.registerKernel({ ...k, backendName: NATIVE_BACKEND });
   const reference = (name: string) => {
@@ -29,11 +40,22 @@ export function registerNativeBackend(): AddonResult {
     if (!k) throw new Error(`cpu-native: no cpu reference kernel ${name}`);
     return k.kernelFunc;
   };
-  for (const k of nativeKernelConfigs(addon.kernels, NATIVE_BACKEND, reference)) {
+  for (const k of nativeKernelConfigs(addon.kernels, NATIVE_BACKEND, reference, pool)) {
     if (cpuKernels.has(k.kernelName)) tf.unregisterKernel(k.kernelName, NATIVE_BACKEND);
     tf.registerKernel(k);
   }
   installFusedGradients();
   installFusedBatchNormTraining();
   return (registered = addon);
+}
+
+/**
+ * The most bytes of disposed outputs kept for reuse: FACEDISTILL_POOL_MB, else a quarter of the RAM. A training step
+ * reuses what the previous one freed, so the pool settles near one step's peak (2.9 GB for a 112 px MobileFaceNet at
+ * batch 32); with a 1 GiB cap that step ran at 865 ms instead of 523 ms.
+ */
+function poolCapBytes(): number {
+  const mb = Number(process.env.FACEDISTILL_POOL_MB);
+  if (Number.isFinite(mb) && mb >= 0 && process.env.FACEDISTILL_POOL_MB !== '') return mb * 2 ** 20;
+  return os.totalmem() / 4;
 }

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { NativeKernels } from './addon.js';
+import type { BufferPool } from './buffer-pool.js';
 
 /** The slice of MathBackendCPU the kernels use. */
 interface CpuStorage extends tf.KernelBackend {
@@ -36,12 +37,8 @@ function f32(b: CpuStorage, t: tf.TensorInfo): Float32Array {
   return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
 }
 
-/** An output buffer the kernel fully overwrites: big ones skip the zero-fill. */
-function alloc(n: number): Float32Array {
-  if (n < 4096) return new Float32Array(n);
-  const buf = Buffer.allocUnsafeSlow(n * 4);
-  return new Float32Array(buf.buffer, buf.byteOffset, n);
-}
+/** Where output buffers come from (set by nativeKernelConfigs): the kernel overwrites all of it. */
+let alloc: (n: number) => Float32Array = (n) => new Float32Array(n);
 
 function out(b: CpuStorage, shape: number[], values: Float32Array | Uint8Array, dtype: tf.DataType = 'float32'): tf.TensorInfo {
   return b.makeTensorInfo(shape, dtype, values);
@@ -81,7 +78,8 @@ type ConvAttrs = {
 const fmt = (f: ConvAttrs['dataFormat']) => tf.backend_util.convertConv2DDataFormat(f ?? 'NHWC');
 
 /** Builds the kernel table. `reference(name)` is the cpu backend's kernel of that name (the fallback). */
-export function nativeKernelConfigs(k: NativeKernels, backendName: string, reference: (name: string) => KernelFunc): tf.KernelConfig[] {
+export function nativeKernelConfigs(k: NativeKernels, backendName: string, reference: (name: string) => KernelFunc, pool?: BufferPool): tf.KernelConfig[] {
+  if (pool) alloc = (n) => pool.take(n);
   const kernel = (kernelName: string, run: (inputs: Inputs, b: CpuStorage, attrs: Attrs) => tf.TensorInfo | tf.TensorInfo[] | null): tf.KernelConfig => {
     const fallback = reference(kernelName);
     return {
