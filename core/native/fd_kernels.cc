@@ -990,6 +990,57 @@ napi_value bn_train_grad_input_entry(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// adamUpdate(value, m, v, g, newValue, newM, newV, scalars[8] = beta1, 1-beta1, beta2, 1-beta2, 1-beta1^t, 1-beta2^t,
+// epsilon, -lr): tfjs's AdamOptimizer update for one variable, the same float32 operations in the same order, so the
+// result is bit for bit tfjs's (contraction into FMAs is switched off here: it would round differently).
+#if defined(__clang__)
+#define FD_NO_CONTRACT _Pragma("clang fp contract(off)")
+#else
+#define FD_NO_CONTRACT
+#if defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+#endif
+void adam_update(long n, const float* value, const float* m, const float* v, const float* g, float* nv, float* nm,
+                 float* nvv, const float* s) {
+  const float b1 = s[0], omb1 = s[1], b2 = s[2], omb2 = s[3], omab1 = s[4], omab2 = s[5], eps = s[6], neglr = s[7];
+  pfor(n, 16384, n > kParallelWork / 4, [&](long i) {
+    FD_NO_CONTRACT
+    const float gi = g[i];
+    const float m1 = m[i] * b1, m2 = gi * omb1, newM = m1 + m2;
+    const float g2 = gi * gi, v1 = v[i] * b2, v2 = g2 * omb2, newV = v1 + v2;
+    const float bcm = newM / omab1, bcv = newV / omab2;
+    const float den = std::sqrt(bcv) + eps, ratio = bcm / den, step = ratio * neglr;
+    nm[i] = newM;
+    nvv[i] = newV;
+    nv[i] = step + value[i];
+  });
+}
+#if !defined(__clang__) && defined(__GNUC__)
+#pragma GCC pop_options
+#endif
+
+napi_value adam_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!args(env, info, argv)) return nullptr;
+  F32 a[8];
+  for (int i = 0; i < 8; i++)
+    if (!get_f32(env, argv[i], &a[i])) return nullptr;
+  const long n = a[0].n;
+  for (int i = 1; i < 7; i++)
+    if (a[i].n != n) {
+      napi_throw_error(env, nullptr, "facedistill native: adamUpdate operands differ in size");
+      return nullptr;
+    }
+  if (a[7].n < 8) {
+    napi_throw_error(env, nullptr, "facedistill native: adamUpdate needs 8 scalars");
+    return nullptr;
+  }
+  adam_update(n, a[0].p, a[1].p, a[2].p, a[3].p, a[4].p, a[5].p, a[6].p, a[7].p);
+  return nullptr;
+}
+
 napi_value threads_entry(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1043,6 +1094,7 @@ napi_value init(napi_env env, napi_value exports) {
       {"bnTrain", nullptr, bn_train_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnTrainGradParams", nullptr, bn_train_grad_params_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnTrainGradInput", nullptr, bn_train_grad_input_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamUpdate", nullptr, adam_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, threads_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"simdBits", nullptr, simd_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -40,6 +40,8 @@ export interface NativeKernels {
   bnTrainGradParams(dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, eps: number, dScale: Float32Array, dOffset: Float32Array): void;
   bnTrainGradInput(dy: Float32Array, x: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array,
     dScale: Float32Array, dOffset: Float32Array, eps: number, dx: Float32Array): void;
+  adamUpdate(value: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, newValue: Float32Array, newM: Float32Array,
+    newV: Float32Array, scalars: Float32Array): void;
   /** Sets the thread count when given one; returns the count in use. */
   threads(n?: number): number;
   /** Vector width the addon was compiled for, in bits (512 = AVX-512). */

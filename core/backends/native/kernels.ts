@@ -28,6 +28,13 @@ export const PRELU_GRAD_ALPHA = 'FacedistillPreluGradAlpha';
 export const BN_TRAIN = 'FacedistillBatchNormTrain';
 export const BN_TRAIN_GRAD_PARAMS = 'FacedistillBatchNormTrainGradParams';
 export const BN_TRAIN_GRAD_INPUT = 'FacedistillBatchNormTrainGradInput';
+/** Adam's update of one variable as one op (see core/engine/optimizer.ts): outputs new value, first and second moment. */
+export const ADAM_UPDATE = 'FacedistillAdamUpdate';
+/** Its attributes, float32 values, exactly the scalars tfjs's AdamOptimizer multiplies and divides by. */
+export interface AdamUpdateAttrs {
+  beta1: number; oneMinusBeta1: number; beta2: number; oneMinusBeta2: number;
+  oneMinusAccBeta1: number; oneMinusAccBeta2: number; epsilon: number; negLearningRate: number;
+}
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -283,6 +290,19 @@ export function nativeKernelConfigs(k: NativeKernels, backendName: string, refer
         k.batchNormStatsGrad(f32(b, dy!), f32(b, x!), f32(b, mean!), f32(b, variance!), scale ? f32(b, scale) : null,
           (attrs as { varianceEpsilon: number }).varianceEpsilon, dm, dv, ds, db);
         return [out(b, mean!.shape, dm), out(b, mean!.shape, dv), out(b, mean!.shape, ds), out(b, mean!.shape, db)];
+      },
+    },
+    {
+      kernelName: ADAM_UPDATE, backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as CpuStorage;
+        const { value, m, v, g } = inputs as Record<string, tf.TensorInfo>;
+        const a = attrs as unknown as AdamUpdateAttrs;
+        const n = size(value!.shape);
+        const nv = alloc(n), nm = alloc(n), nvv = alloc(n);
+        k.adamUpdate(f32(b, value!), f32(b, m!), f32(b, v!), f32(b, g!), nv, nm, nvv, Float32Array.of(a.beta1, a.oneMinusBeta1,
+          a.beta2, a.oneMinusBeta2, a.oneMinusAccBeta1, a.oneMinusAccBeta2, a.epsilon, a.negLearningRate));
+        return [out(b, value!.shape, nv), out(b, value!.shape, nm), out(b, value!.shape, nvv)];
       },
     },
     {
