@@ -892,6 +892,17 @@ napi_value prelu_grad_alpha_entry(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// y = x * mul + add per channel, the normalisation of training-mode BatchNorm. One function, so that the fused
+// BatchNorm + PReLU kernels recompute exactly the y that bnTrain wrote.
+void bn_affine(long C, const float* sc, const float* off, const float* mean, const float* var, float eps, float* mul,
+               float* add) {
+  for (long c = 0; c < C; c++) {
+    const float r = 1.f / std::sqrt(var[c] + eps);
+    mul[c] = r * sc[c];
+    add[c] = off[c] - mean[c] * mul[c];
+  }
+}
+
 // Training-mode BatchNorm, fused (what tf.layers' BatchNormalization computes with moments + FusedBatchNorm):
 // bnTrain(x, scale, offset, y, mean, variance, eps) with the batch statistics over all rows of [rows, C].
 napi_value bn_train_entry(napi_env env, napi_callback_info info) {
@@ -918,13 +929,9 @@ napi_value bn_train_entry(napi_env env, napi_callback_info info) {
         for (long c = 0; c < C; c++) { const float d = xr[c] - mp[c]; b1[c] += d * d; }
       },
       s1.data(), s2.data());
+  for (long c = 0; c < C; c++) var.p[c] = float(s1[c] / double(rows));
   std::vector<float> mul(C), add(C);
-  for (long c = 0; c < C; c++) {
-    var.p[c] = float(s1[c] / double(rows));
-    const float r = 1.f / std::sqrt(var.p[c] + eps);
-    mul[c] = r * sc.p[c];
-    add[c] = off.p[c] - mp[c] * mul[c];
-  }
+  bn_affine(C, sc.p, off.p, mp, var.p, eps, mul.data(), add.data());
   const float *mu = mul.data(), *ad = add.data();
   pfor(rows, 256, x.n > kParallelWork, [&](long r) {
     const float* xr = x.p + r * C;
@@ -1041,6 +1048,105 @@ napi_value adam_entry(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// One row of bnPreluGrad's first pass (a plain function of restrict pointers, so that it vectorises).
+inline void bn_prelu_grad_sums_row(long C, const float* __restrict g, const float* __restrict xr, const float* __restrict mu,
+                                   const float* __restrict ad, const float* __restrict ap, const float* __restrict mp,
+                                   float* __restrict b1, float* __restrict b2, float* __restrict b3) {
+  for (long c = 0; c < C; c++) {
+    const float y = xr[c] * mu[c] + ad[c], gc = g[c], neg = ap[c] * gc, yneg = gc * y;
+    const bool pos = y > 0.f;
+    const float dy = pos ? gc : neg;
+    b1[c] += dy;
+    b2[c] += dy * (xr[c] - mp[c]);
+    b3[c] += pos ? 0.f : yneg;
+  }
+}
+
+// PReLU of training-mode BatchNorm's output, from the BatchNorm input and its batch statistics (the output of the
+// BatchNorm op is never read): bnPrelu(x, scale, offset, alpha, mean, variance, eps, z), z = prelu(x * mul + add).
+napi_value bn_prelu_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!args(env, info, argv)) return nullptr;
+  F32 x, sc, off, al, mean, var, z;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &sc) || !get_f32(env, argv[2], &off) ||
+      !get_f32(env, argv[3], &al) || !get_f32(env, argv[4], &mean) || !get_f32(env, argv[5], &var) ||
+      !get_f32(env, argv[7], &z))
+    return nullptr;
+  const float eps = float(get_num(env, argv[6]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<float> mul(C), add(C);
+  bn_affine(C, sc.p, off.p, mean.p, var.p, eps, mul.data(), add.data());
+  const float *mu = mul.data(), *ad = add.data(), *ap = al.p;
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
+    const float* __restrict xr = x.p + r * C;
+    float* __restrict zr = z.p + r * C;
+    const float *__restrict mu_ = mu, *__restrict ad_ = ad, *__restrict ap_ = ap;
+    for (long c = 0; c < C; c++) { const float y = xr[c] * mu_[c] + ad_[c], neg = ap_[c] * y; zr[c] = y > 0.f ? y : neg; }
+  });
+  return nullptr;
+}
+
+// Its gradients: bnPreluGrad(dz, x, scale, offset, alpha, mean, variance, eps, dx, dScale, dOffset, dAlpha). With
+// y recomputed, dy = y > 0 ? dz : alpha dz, dAlpha = sum over y <= 0 of dz y; then BatchNorm's gradients of dy (the
+// batch statistics being functions of x): dOffset = sum dy, dScale = sum dy xhat, dx = scale r (dy - dOffset/N -
+// xhat dScale/N). Two passes over (dz, x): the sums, then dx.
+napi_value bn_prelu_grad_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[12];
+  if (!args(env, info, argv)) return nullptr;
+  F32 dz, x, sc, off, al, mean, var, dx, ds, db, da;
+  if (!get_f32(env, argv[0], &dz) || !get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &sc) ||
+      !get_f32(env, argv[3], &off) || !get_f32(env, argv[4], &al) || !get_f32(env, argv[5], &mean) ||
+      !get_f32(env, argv[6], &var) || !get_f32(env, argv[8], &dx) || !get_f32(env, argv[9], &ds) ||
+      !get_f32(env, argv[10], &db) || !get_f32(env, argv[11], &da))
+    return nullptr;
+  const float eps = float(get_num(env, argv[7]));
+  const long C = mean.n, rows = x.n / C;
+  std::vector<float> mul(C), add(C);
+  bn_affine(C, sc.p, off.p, mean.p, var.p, eps, mul.data(), add.data());
+  const float *mu = mul.data(), *ad = add.data(), *ap = al.p, *mp = mean.p;
+  // Three sums per channel: dOffset, sum dy (x - mean), dAlpha (channel_sums2 carries two; a third array beside it).
+  const int nt = num_threads();
+  std::vector<std::vector<double>> p1(nt), p2(nt), p3(nt);
+  const long blocks = (rows + 255) / 256;
+  peach(blocks, x.n > kParallelWork, [&](long bk, int t) {
+    if (p1[t].empty()) { p1[t].assign(size_t(C), 0.0); p2[t].assign(size_t(C), 0.0); p3[t].assign(size_t(C), 0.0); }
+    float* __restrict b1 = scratch(size_t(3 * C));
+    float* __restrict b2 = b1 + C;
+    float* __restrict b3 = b2 + C;
+    std::fill(b1, b1 + 3 * C, 0.f);
+    for (long r = bk * 256; r < std::min(rows, bk * 256 + 256); r++)
+      bn_prelu_grad_sums_row(C, dz.p + r * C, x.p + r * C, mu, ad, ap, mp, b1, b2, b3);
+    for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; p3[t][c] += b3[c]; }
+  });
+  std::vector<float> k(C), a(C), b(C);
+  for (long c = 0; c < C; c++) {
+    double s1 = 0, s2 = 0, s3 = 0;
+    for (int t = 0; t < nt; t++)
+      if (!p1[t].empty()) { s1 += p1[t][c]; s2 += p2[t][c]; s3 += p3[t][c]; }
+    const double r = 1.0 / std::sqrt(double(var.p[c]) + eps);
+    db.p[c] = float(s1);
+    ds.p[c] = float(s2 * r);
+    da.p[c] = float(s3);
+    k[c] = float(sc.p[c] * r);
+    a[c] = float(s1 / double(rows));
+    b[c] = float(r * (s2 * r) / double(rows));
+  }
+  const float *kp = k.data(), *aa = a.data(), *bp = b.data();
+  pfor(rows, 256, x.n > kParallelWork, [&](long r) {
+    const float* __restrict g = dz.p + r * C;
+    const float* __restrict xr = x.p + r * C;
+    float* __restrict d = dx.p + r * C;
+    const float *__restrict mu_ = mu, *__restrict ad_ = ad, *__restrict ap_ = ap, *__restrict mp_ = mp;
+    const float *__restrict kp_ = kp, *__restrict aa_ = aa, *__restrict bp_ = bp;
+    for (long c = 0; c < C; c++) {
+      const float y = xr[c] * mu_[c] + ad_[c], gc = g[c], neg = ap_[c] * gc;
+      const float dy = y > 0.f ? gc : neg;
+      d[c] = kp_[c] * (dy - aa_[c] - (xr[c] - mp_[c]) * bp_[c]);
+    }
+  });
+  return nullptr;
+}
+
 napi_value threads_entry(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1094,6 +1200,8 @@ napi_value init(napi_env env, napi_value exports) {
       {"bnTrain", nullptr, bn_train_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnTrainGradParams", nullptr, bn_train_grad_params_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnTrainGradInput", nullptr, bn_train_grad_input_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnPrelu", nullptr, bn_prelu_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnPreluGrad", nullptr, bn_prelu_grad_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamUpdate", nullptr, adam_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, threads_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"simdBits", nullptr, simd_entry, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -40,6 +40,10 @@ export interface NativeKernels {
   bnTrainGradParams(dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, eps: number, dScale: Float32Array, dOffset: Float32Array): void;
   bnTrainGradInput(dy: Float32Array, x: Float32Array, scale: Float32Array, mean: Float32Array, variance: Float32Array,
     dScale: Float32Array, dOffset: Float32Array, eps: number, dx: Float32Array): void;
+  bnPrelu(x: Float32Array, scale: Float32Array, offset: Float32Array, alpha: Float32Array, mean: Float32Array, variance: Float32Array,
+    eps: number, z: Float32Array): void;
+  bnPreluGrad(dz: Float32Array, x: Float32Array, scale: Float32Array, offset: Float32Array, alpha: Float32Array, mean: Float32Array,
+    variance: Float32Array, eps: number, dx: Float32Array, dScale: Float32Array, dOffset: Float32Array, dAlpha: Float32Array): void;
   adamUpdate(value: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, newValue: Float32Array, newM: Float32Array,
     newV: Float32Array, scalars: Float32Array): void;
   /** Sets the thread count when given one; returns the count in use. */

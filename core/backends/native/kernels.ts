@@ -28,6 +28,14 @@ export const PRELU_GRAD_ALPHA = 'FacedistillPreluGradAlpha';
 export const BN_TRAIN = 'FacedistillBatchNormTrain';
 export const BN_TRAIN_GRAD_PARAMS = 'FacedistillBatchNormTrainGradParams';
 export const BN_TRAIN_GRAD_INPUT = 'FacedistillBatchNormTrainGradInput';
+/**
+ * PReLU(BatchNorm(x)) in training mode from BatchNorm's input and batch statistics (see batchnorm-training.ts), and its
+ * gradients (dx, dScale, dOffset, dAlpha) in one op. The statistics come as attributes (Float32Arrays), not inputs:
+ * the op's gradient already accounts for their dependence on x.
+ */
+export const BN_PRELU_TRAIN = 'FacedistillBatchNormPreluTrain';
+export const BN_PRELU_TRAIN_GRAD = 'FacedistillBatchNormPreluTrainGrad';
+export interface BnPreluAttrs { mean: Float32Array; variance: Float32Array; varianceEpsilon: number }
 /** Adam's update of one variable as one op (see core/engine/optimizer.ts): outputs new value, first and second moment. */
 export const ADAM_UPDATE = 'FacedistillAdamUpdate';
 /** Its attributes, float32 values, exactly the scalars tfjs's AdamOptimizer multiplies and divides by. */
@@ -290,6 +298,30 @@ export function nativeKernelConfigs(k: NativeKernels, backendName: string, refer
         k.batchNormStatsGrad(f32(b, dy!), f32(b, x!), f32(b, mean!), f32(b, variance!), scale ? f32(b, scale) : null,
           (attrs as { varianceEpsilon: number }).varianceEpsilon, dm, dv, ds, db);
         return [out(b, mean!.shape, dm), out(b, mean!.shape, dv), out(b, mean!.shape, ds), out(b, mean!.shape, db)];
+      },
+    },
+    {
+      kernelName: BN_PRELU_TRAIN, backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as CpuStorage;
+        const { x, scale, offset, alpha } = inputs as Record<string, tf.TensorInfo>;
+        const a = attrs as unknown as BnPreluAttrs;
+        const z = alloc(size(x!.shape));
+        k.bnPrelu(f32(b, x!), f32(b, scale!), f32(b, offset!), f32(b, alpha!), a.mean, a.variance, a.varianceEpsilon, z);
+        return out(b, x!.shape, z);
+      },
+    },
+    {
+      kernelName: BN_PRELU_TRAIN_GRAD, backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as CpuStorage;
+        const { dz, x, scale, offset, alpha } = inputs as Record<string, tf.TensorInfo>;
+        const a = attrs as unknown as BnPreluAttrs;
+        const C = a.mean.length;
+        const dx = alloc(size(x!.shape)), ds = new Float32Array(C), db = new Float32Array(C), da = new Float32Array(C);
+        k.bnPreluGrad(f32(b, dz!), f32(b, x!), f32(b, scale!), f32(b, offset!), f32(b, alpha!), a.mean, a.variance, a.varianceEpsilon,
+          dx, ds, db, da);
+        return [out(b, x!.shape, dx), out(b, scale!.shape, ds), out(b, offset!.shape, db), out(b, alpha!.shape, da)];
       },
     },
     {
