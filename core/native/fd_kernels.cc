@@ -408,7 +408,7 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
 // ---------------------------------------------------------------------------------------------------------------
 // Depthwise convolution, channel multiplier 1 (co == ci): channels are the contiguous, vectorised axis.
 
-void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
+void dw_forward_generic(const Conv& g, const float* x, const float* w, float* y) {
   const long C = g.ci;
   peach(g.n * g.oh, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int) {
       const long b = row / g.oh, oy = row % g.oh;
@@ -432,7 +432,7 @@ void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
   });
 }
 
-void dw_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
+void dw_backprop_input_generic(const Conv& g, const float* dy, const float* w, float* dx) {
   const long C = g.ci, img = g.h * g.w * C;
   pfor(g.n, 1, g.n > 1 && g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long b) {
     float* d = dx + b * img;
@@ -455,7 +455,7 @@ void dw_backprop_input(const Conv& g, const float* dy, const float* w, float* dx
   });
 }
 
-void dw_backprop_filter(const Conv& g, const float* x, const float* dy, float* dw) {
+void dw_backprop_filter_generic(const Conv& g, const float* x, const float* dy, float* dw) {
   const long C = g.ci, KS = g.kh * g.kw * C;
   const int nt = num_threads();
   std::vector<std::vector<float>> part(nt);
@@ -485,6 +485,118 @@ void dw_backprop_filter(const Conv& g, const float* x, const float* dy, float* d
       if (!part[t].empty()) s += part[t][i];
     dw[i] = s;
   }
+}
+
+// The same kernels for 3x3 filters with channels a multiple of the vector width (every depthwise layer of a
+// MobileFaceNet but the final 7x7): one vector of channels at a time, the 9 weights (or the 9 gradient sums) held in
+// registers, each output written once; taps unrolled at compile time away from the borders. The generic loops above
+// read and write every output once per tap.
+
+// Valid taps of one output position along one axis: k in [k0, k1) reads input index o*s - p + k in [0, n).
+inline void tap_range(long o, long s, long p, long k, long n, long* k0, long* k1) {
+  const long i0 = o * s - p;
+  *k0 = std::max(0L, -i0);
+  *k1 = std::min(k, n - i0);
+}
+
+constexpr int K3 = 3;
+bool dw3(const Conv& g) { return g.kh == K3 && g.kw == K3 && g.ci % VL == 0; }
+
+// Forward; with `flip` the filter is rotated 180 degrees (the input gradient of a stride-1 depthwise conv is the
+// forward conv of dy with the rotated filter and padding k-1-p).
+void dw3_forward(const Conv& g, const float* x, const float* w, float* y, bool flip) {
+  const long C = g.ci;
+  peach(g.n * g.oh, g.n * g.oh * g.ow * C * 9 > kParallelWork, [&](long row, int) {
+    const long b = row / g.oh, oy = row % g.oh;
+    long ky0, ky1;
+    tap_range(oy, g.sh, g.pt, K3, g.h, &ky0, &ky1);
+    const float* xb = x + b * g.h * g.w * C;
+    float* yr = y + ((b * g.oh + oy) * g.ow) * C;
+    for (long c = 0; c < C; c += VL) {
+      vf wr[9];
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; t++) wr[t] = loadu(w + (flip ? 8 - t : t) * C + c);
+      for (long ox = 0; ox < g.ow; ox++) {
+        long kx0, kx1;
+        tap_range(ox, g.sw, g.pl, K3, g.w, &kx0, &kx1);
+        const float* xi = xb + ((oy * g.sh - g.pt) * g.w + ox * g.sw - g.pl) * C + c;
+        vf acc = vf{};
+        if (ky0 == 0 && ky1 == K3 && kx0 == 0 && kx1 == K3) {
+#pragma GCC unroll 3
+          for (int ky = 0; ky < K3; ky++)
+#pragma GCC unroll 3
+            for (int kx = 0; kx < K3; kx++) acc += loadu(xi + (ky * g.w + kx) * C) * wr[ky * K3 + kx];
+        } else {
+          for (long ky = ky0; ky < ky1; ky++)
+            for (long kx = kx0; kx < kx1; kx++) acc += loadu(xi + (ky * g.w + kx) * C) * wr[ky * K3 + kx];
+        }
+        storeu(yr + ox * C + c, acc);
+      }
+    }
+  });
+}
+
+void dw3_backprop_filter(const Conv& g, const float* x, const float* dy, float* dw) {
+  const long C = g.ci, KS = 9 * C;
+  const int nt = num_threads();
+  std::vector<std::vector<float>> part(nt);
+  peach(g.n * g.oh, g.n * g.oh * g.ow * C * 9 > kParallelWork, [&](long row, int t) {
+    if (part[t].empty()) part[t].assign(size_t(KS), 0.f);
+    float* accMem = part[t].data();
+    const long b = row / g.oh, oy = row % g.oh;
+    long ky0, ky1;
+    tap_range(oy, g.sh, g.pt, K3, g.h, &ky0, &ky1);
+    const float* xb = x + b * g.h * g.w * C;
+    const float* gr = dy + ((b * g.oh + oy) * g.ow) * C;
+    for (long c = 0; c < C; c += VL) {
+      vf acc[9];
+#pragma GCC unroll 9
+      for (int q = 0; q < 9; q++) acc[q] = vf{};
+      for (long ox = 0; ox < g.ow; ox++) {
+        long kx0, kx1;
+        tap_range(ox, g.sw, g.pl, K3, g.w, &kx0, &kx1);
+        const vf gv = loadu(gr + ox * C + c);
+        const float* xi = xb + ((oy * g.sh - g.pt) * g.w + ox * g.sw - g.pl) * C + c;
+        if (ky0 == 0 && ky1 == K3 && kx0 == 0 && kx1 == K3) {
+#pragma GCC unroll 3
+          for (int ky = 0; ky < K3; ky++)
+#pragma GCC unroll 3
+            for (int kx = 0; kx < K3; kx++) acc[ky * K3 + kx] += gv * loadu(xi + (ky * g.w + kx) * C);
+        } else {
+          for (long ky = ky0; ky < ky1; ky++)
+            for (long kx = kx0; kx < kx1; kx++) acc[ky * K3 + kx] += gv * loadu(xi + (ky * g.w + kx) * C);
+        }
+      }
+#pragma GCC unroll 9
+      for (int q = 0; q < 9; q++) storeu(accMem + q * C + c, loadu(accMem + q * C + c) + acc[q]);
+    }
+  });
+  for (long i = 0; i < KS; i++) {
+    float s = 0.f;
+    for (int t = 0; t < nt; t++)
+      if (!part[t].empty()) s += part[t][i];
+    dw[i] = s;
+  }
+}
+
+void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
+  if (dw3(g)) return dw3_forward(g, x, w, y, false);
+  dw_forward_generic(g, x, w, y);
+}
+
+void dw_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
+  if (dw3(g) && g.sh == 1 && g.sw == 1 && g.pt <= 2 && g.pl <= 2 && g.oh == g.h + 2 * g.pt - 2 && g.ow == g.w + 2 * g.pl - 2) {
+    // Stride 1 with symmetric padding: dx = dy conv rot180(w), padding 2 - p, output h x w.
+    Conv t = g;
+    t.h = g.oh; t.w = g.ow; t.oh = g.h; t.ow = g.w; t.pt = K3 - 1 - g.pt; t.pl = K3 - 1 - g.pl;
+    return dw3_forward(t, dy, w, dx, true);
+  }
+  dw_backprop_input_generic(g, dy, w, dx);
+}
+
+void dw_backprop_filter(const Conv& g, const float* x, const float* dy, float* dw) {
+  if (dw3(g)) return dw3_backprop_filter(g, x, dy, dw);
+  dw_backprop_filter_generic(g, x, dy, dw);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

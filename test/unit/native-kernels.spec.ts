@@ -79,6 +79,13 @@ const DW_CASES: readonly DwCase[] = [
   { k: 5, s: 1, pad: ex(2, 1, 0, 2), x: [1, 7, 7, 8] },
   { k: 7, s: 1, pad: 'valid', x: [4, 7, 7, 40] },                  // GDConv: one output pixel
   { k: 2, s: 2, pad: 1, x: [2, 6, 6, 3] },
+  // 3x3 with channels a multiple of the vector width (16 or 8): the register-blocked kernels, borders and interiors.
+  { k: 3, s: 1, pad: 'same', x: [2, 7, 9, 32] },
+  { k: 3, s: 1, pad: 'valid', x: [1, 6, 5, 16] },
+  { k: 3, s: 1, pad: ex(2, 0, 0, 1), x: [2, 5, 6, 16] },      // asymmetric: input gradient by the generic path
+  { k: 3, s: 2, pad: 'same', x: [2, 8, 8, 48] },
+  { k: 3, s: 2, pad: 'valid', x: [1, 9, 7, 16] },
+  { k: 3, s: 1, pad: 1, x: [3, 2, 3, 32] },                    // image smaller than the filter
 ];
 
 describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', function () {
