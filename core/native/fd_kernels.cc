@@ -1026,22 +1026,31 @@ napi_value bn_train_entry(napi_env env, napi_callback_info info) {
     return nullptr;
   const float eps = float(get_num(env, argv[6]));
   const long C = mean.n, rows = x.n / C;
+  // Mean and variance in one pass over x: sums of d = x - shift and d^2, the shift being the mean of 64 rows spread
+  // over the batch (near the batch mean, so var = E[d^2] - E[d]^2 loses little to cancellation; a second, centred
+  // pass as tf.moments does would read x once more).
+  const long probe = std::min(rows, 64L), stride = rows / probe;
+  std::vector<float> shift(C);
+  {
+    std::vector<double> acc(C, 0.0);
+    for (long i = 0; i < probe; i++)
+      for (long c = 0; c < C; c++) acc[c] += x.p[i * stride * C + c];
+    for (long c = 0; c < C; c++) shift[c] = float(acc[c] / double(probe));
+  }
   std::vector<double> s1(C), s2(C);
+  const float* sh = shift.data();
   channel_sums2(
-      rows, C, [&](long r, float* b1, float*) {
+      rows, C, [&](long r, float* b1, float* b2) {
         const float* xr = x.p + r * C;
-        for (long c = 0; c < C; c++) b1[c] += xr[c];
+        for (long c = 0; c < C; c++) { const float d = xr[c] - sh[c]; b1[c] += d; b2[c] += d * d; }
       },
       s1.data(), s2.data());
-  for (long c = 0; c < C; c++) mean.p[c] = float(s1[c] / double(rows));
+  for (long c = 0; c < C; c++) {
+    const double m = s1[c] / double(rows);
+    mean.p[c] = float(double(sh[c]) + m);
+    var.p[c] = float(std::max(0.0, s2[c] / double(rows) - m * m));
+  }
   const float* mp = mean.p;
-  channel_sums2(
-      rows, C, [&](long r, float* b1, float*) {  // centred second pass, as tf.moments
-        const float* xr = x.p + r * C;
-        for (long c = 0; c < C; c++) { const float d = xr[c] - mp[c]; b1[c] += d * d; }
-      },
-      s1.data(), s2.data());
-  for (long c = 0; c < C; c++) var.p[c] = float(s1[c] / double(rows));
   std::vector<float> mul(C), add(C);
   bn_affine(C, sc.p, off.p, mp, var.p, eps, mul.data(), add.data());
   const float *mu = mul.data(), *ad = add.data();

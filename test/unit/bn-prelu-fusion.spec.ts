@@ -87,6 +87,30 @@ describe('fused BatchNorm + PReLU (cpu-native, training mode)', function () {
     m.dispose();
   });
 
+  it('batch statistics in one pass stay exact for a far-off mean and an outlier first row (vs the two-pass reference)', async () => {
+    // Channel c: mean 40 + c, std 0.5; the first image's first pixel is 200 standard deviations away.
+    const n = 6 * 5 * 5, C = 16, noise = seeded(n * C, 21);
+    const vals = new Float32Array(n * C).map((_, i) => 40 + (i % C) + 0.5 * noise[i]!);
+    vals.fill(140, 0, C);
+    const run = async (backend: string) => {
+      expect(await tf.setBackend(backend)).to.equal(true);
+      const input = tf.input({ shape: [5, 5, C] });
+      const bnLayer = tf.layers.batchNormalization({ momentum: 0 }); // moving statistics = this batch's
+      const m = tf.model({ inputs: input, outputs: bnLayer.apply(input) as T });
+      const x = tf.tensor(vals, [6, 5, 5, C]);
+      const y = m.apply(x, { training: true }) as tf.Tensor;
+      const out = { y: Float32Array.from(y.dataSync()), mean: Float32Array.from(bnLayer.getWeights()[2]!.dataSync()), variance: Float32Array.from(bnLayer.getWeights()[3]!.dataSync()) };
+      tf.dispose([x, y]);
+      m.dispose();
+      return out;
+    };
+    const got = await run(NATIVE_BACKEND), want = await run('cpu');
+    expect(relDiff(got.mean, want.mean)).to.be.below(1e-6);
+    got.variance.forEach((v, c) => expect(v, `variance ${c}`).to.be.closeTo(want.variance[c]!, 2e-4 * want.variance[c]!));
+    expect(want.variance[0]).to.be.above(10); // the outlier is in the statistics
+    expect(relDiff(got.y, want.y)).to.be.below(1e-4);
+  });
+
   it('keeps the tensor count flat across training steps', async () => {
     expect(await tf.setBackend(NATIVE_BACKEND)).to.equal(true);
     const m = net(true, 13);
