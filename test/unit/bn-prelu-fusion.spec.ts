@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { NATIVE_BACKEND, registerNativeBackend } from '../../core/backends/native/backend.js';
+import { NATIVE_BACKEND } from '../../core/backends/native/backend.js';
 import { BN_PRELU_TRAIN, BN_PRELU_TRAIN_GRAD } from '../../core/backends/native/kernels.js';
+import { useNativeBackend } from '../helpers/native.js';
 import { seeded } from '../helpers/seeded.js';
 
 type T = tf.SymbolicTensor;
@@ -45,12 +46,7 @@ const relDiff = (a: Float32Array, b: Float32Array) => {
 
 describe('fused BatchNorm + PReLU (cpu-native, training mode)', function () {
   this.timeout(60_000);
-  let previous = '';
-  before(function () {
-    if (!registerNativeBackend().ok) this.skip();
-    previous = tf.getBackend();
-  });
-  after(async () => { if (previous) await tf.setBackend(previous); });
+  useNativeBackend();
 
   for (const branch of [false, true]) {
     it(`${branch ? 'BN output also feeding a residual add' : 'conv → BN → PReLU'}: loss and every gradient (conv, γ, β, α, dense) match the cpu reference, through the fused op`, async () => {

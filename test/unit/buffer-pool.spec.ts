@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { NATIVE_BACKEND, nativeBufferPool, registerNativeBackend } from '../../core/backends/native/backend.js';
+import { NATIVE_BACKEND, nativeBufferPool } from '../../core/backends/native/backend.js';
 import { BufferPool, type PooledStorage } from '../../core/backends/native/buffer-pool.js';
+import { useNativeBackend } from '../helpers/native.js';
 import { seeded } from '../helpers/seeded.js';
 
 // 64 x 512 floats: above the pool's 16,384-float floor, so native outputs of this size are pooled.
@@ -10,15 +11,8 @@ const N = SHAPE[0] * SHAPE[1];
 
 describe('cpu-native output buffer pool', function () {
   this.timeout(60_000);
-  let previous = '';
-
-  before(async function () {
-    const r = registerNativeBackend();
-    if (!r.ok) this.skip();
-    previous = tf.getBackend();
-    expect(await tf.setBackend(NATIVE_BACKEND)).to.equal(true);
-  });
-  after(async () => { if (previous) await tf.setBackend(previous); });
+  useNativeBackend();
+  beforeEach(async () => { expect(await tf.setBackend(NATIVE_BACKEND)).to.equal(true); });
 
   const input = (seed: number) => tf.tensor2d(seeded(N, seed), SHAPE);
   /** a + b computed here, independently of tfjs. */

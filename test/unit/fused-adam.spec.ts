@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { NATIVE_BACKEND, registerNativeBackend } from '../../core/backends/native/backend.js';
+import { NATIVE_BACKEND } from '../../core/backends/native/backend.js';
 import { FusedAdam } from '../../core/engine/optimizer.js';
+import { useNativeBackend } from '../helpers/native.js';
 import { seeded } from '../helpers/seeded.js';
 
 // Variable sizes: tiny, mid, and above the native kernel's threading threshold.
@@ -35,12 +36,7 @@ async function train(backend: string, make: () => tf.Optimizer, steps: number, l
 
 describe('FusedAdam', function () {
   this.timeout(60_000);
-  let previous = '';
-  before(function () {
-    if (!registerNativeBackend().ok) this.skip();
-    previous = tf.getBackend();
-  });
-  after(async () => { if (previous) await tf.setBackend(previous); });
+  useNativeBackend();
 
   it('updates variables, moments and β^t bit for bit as tf.train.adam on the cpu reference (20 steps, varying lr)', async () => {
     const lrs = [1e-3, 0.02, 3e-4];
