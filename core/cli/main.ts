@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { ContainerModule } from 'inversify';
 import { stringify as toYaml } from 'yaml';
 import { selectBackend } from '../backends/select.js';
-import { createRootContainer } from '../di/container.js';
+import { createRootContainer, importPlugin, PluginError } from '../di/container.js';
 import { ContributionRegistry } from '../di/registry.js';
 import { SLOTS } from '../di/contribution.js';
 import { RunError } from '../engine/errors.js';
@@ -144,8 +144,19 @@ export async function main(argv: readonly string[], modules: readonly ContainerM
   program.command('schema')
     .description('print the JSON Schema of recipes (every registered kind) for editor completion')
     .option('--plugin <module>', 'also include a plugin\'s kinds (repeatable)', collect, [])
-    .addHelpText('after', '\nExample:\n  npx facedistill schema > recipe.schema.json\n')
-    .action(async () => {
+    .addHelpText('after', '\nExample:\n  npx facedistill schema --plugin dist/examples/custom-strategy/hard-cosine-kd.js > recipe.schema.json\n')
+    .action(async (o: { plugin: string[] }) => {
+      for (const p of o.plugin) {
+        try {
+          await importPlugin(root, p);
+        } catch (e) {
+          if (e instanceof PluginError) {
+            process.stderr.write(`error: --plugin ${p}: ${e.message}\n`);
+            throw new CommanderError(2, 'facedistill.plugin', e.message);
+          }
+          throw e;
+        }
+      }
       process.stdout.write(JSON.stringify(recipeJsonSchema(ContributionRegistry.fromContainer(root)), null, 2) + '\n');
     });
 

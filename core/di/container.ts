@@ -17,6 +17,25 @@ function isContainerModule(v: unknown): v is ContainerModule {
   return v instanceof ContainerModule || (typeof v === 'object' && v !== null && typeof (v as ContainerModule).load === 'function' && typeof (v as ContainerModule).id === 'number');
 }
 
+/** Why a plugin module could not be loaded (the caller says where it was named). */
+export class PluginError extends Error {}
+
+/** Imports one plugin module (a path, relative to the working folder) and loads its ContainerModules; returns its absolute path. */
+export async function importPlugin(container: Container, file: string): Promise<string> {
+  const abs = path.resolve(file);
+  if (!existsSync(abs)) throw new PluginError(`plugin file not found: ${file} (resolved to ${abs})`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new PluginError(`plugin failed to load: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const modules = Object.values(mod).filter(isContainerModule);
+  if (modules.length === 0) throw new PluginError('plugin exports no ContainerModule (export one, e.g. `export default contributionModule(myStrategy)`)');
+  container.load(...modules);
+  return abs;
+}
+
 /** Loads `plugins:` modules (each exports one or more ContainerModules) into the container. */
 export async function loadPlugins(container: Container, src: RecipeSource): Promise<string[]> {
   const plugins = src.value.plugins;
@@ -26,18 +45,12 @@ export async function loadPlugins(container: Container, src: RecipeSource): Prom
   for (const [i, p] of plugins.entries()) {
     const at = src.locate(['plugins', i]);
     if (typeof p !== 'string') throw new RecipeError(at, `plugins[${i}]`, 'expected a module path (string)');
-    const abs = path.resolve(p);
-    if (!existsSync(abs)) throw new RecipeError(at, `plugins[${i}]`, `plugin file not found: ${p} (resolved to ${abs})`);
-    let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+      loaded.push(await importPlugin(container, p));
     } catch (e) {
-      throw new RecipeError(at, `plugins[${i}]`, `plugin failed to load: ${(e as Error).message.split('\n')[0]}`);
+      if (e instanceof PluginError) throw new RecipeError(at, `plugins[${i}]`, e.message);
+      throw e;
     }
-    const modules = Object.values(mod).filter(isContainerModule);
-    if (modules.length === 0) throw new RecipeError(at, `plugins[${i}]`, 'plugin exports no ContainerModule (export one, e.g. `export default contributionModule(myStrategy)`)');
-    container.load(...modules);
-    loaded.push(abs);
   }
   return loaded;
 }

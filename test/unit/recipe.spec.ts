@@ -79,6 +79,20 @@ describe('recipes: defaults, extends, --set, plan, schema', () => {
     expect(r.stdout).to.include('run folder: runs/base/');
   });
 
+  it('facedistill schema --plugin adds the plugin\'s kinds; a missing plugin exits 2 naming it', () => {
+    const plugin = 'dist/examples/custom-strategy/hard-cosine-kd.js';
+    const without = runCli(['schema']);
+    expect(without.stdout).to.not.contain('hard-cosine-kd');
+    const r = runCli(['schema', '--plugin', plugin]);
+    expect(r.status, r.stderr).to.equal(0);
+    const strategies = JSON.stringify(JSON.parse(r.stdout));
+    expect(strategies).to.contain('"hard-cosine-kd"');
+    const bad = runCli(['schema', '--plugin', 'no/such/plugin.js']);
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.contain('--plugin no/such/plugin.js: plugin file not found');
+    expect(bad.stdout).to.equal('');
+  });
+
   it('facedistill schema exports a JSON Schema naming every registered kind', () => {
     const r = runCli(['schema']);
     expect(r.status, r.stderr).to.equal(0);
