@@ -19,15 +19,30 @@ export const mstAdaptorOptions = z.object({
   dropout: z.number().min(0).max(0.95).default(0.2).describe('dldpo dropout rate (training only)'),
   head: componentField('head').default({ kind: 'elastic-arcface', s: 64, m: 0.5, sigma: 0.0125, initStd: 0.01 })
     .describe('identity head on n(A(u)); the reference adaptor uses ElasticArcFace with the class-default σ 0.0125 (§2.8 option: 0.05)'),
+  selectBy: z.enum(['lowest-epoch-loss', 'last']).default('lowest-epoch-loss')
+    .describe('adaptor handed to later stages: the one at the end of the epoch with the lowest summed training loss (reference, §2.3 step 5; an epoch = ⌈images / batch⌉ steps; the last weights if no epoch completed) or the last one'),
   adaptorEvalNormalizeInputs: z.boolean().default(true)
     .describe('hand-off input: true = the normalised concatenation (as in training); false = raw teacher outputs (MST-KD reference evaluation code, needs a multi-teacher)'),
 });
 type AdaptorOptions = z.infer<typeof mstAdaptorOptions>;
 
+/** The running selection of §2.5: per-epoch summed loss, and the adaptor weights at the end of the best epoch. */
+interface Selection {
+  epoch: number;
+  stepInEpoch: number;
+  epochLoss: number;
+  best?: { epoch: number; loss: number; weights: Float32Array[] };
+}
+
+const toBase64 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+const fromBase64 = (s: string) => { const b = Buffer.from(s, 'base64'); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
+
 class MstAdaptor implements Strategy {
   readonly name = 'mst-adaptor';
   private adaptor?: FusionAdaptor;
   private head?: Head;
+  private images = 0;
+  private sel: Selection = { epoch: 0, stepInEpoch: 0, epochLoss: 0 };
 
   constructor(private readonly o: AdaptorOptions, private readonly headFactory: Promise<Head>) {}
 
@@ -36,6 +51,22 @@ class MstAdaptor implements Strategy {
     this.adaptor = new FusionAdaptor({ kind: this.o.adaptor, inputDim: ctx.teacher.embeddingDim, hidden: this.o.hidden, outputDim: this.o.outputDim, slope: this.o.leakySlope, dropout: this.o.dropout }, ctx.seed);
     this.head = await this.headFactory;
     this.head.init({ classes: ctx.classes, embeddingDim: this.o.outputDim, seed: ctx.seed + 1 });
+    this.images = ctx.images ?? 0;
+  }
+
+  /** Adds a step's loss to its epoch; at an epoch's end keeps the adaptor if that epoch's summed loss is the lowest. */
+  private select(loss: number, batchSize: number): void {
+    if (this.o.selectBy !== 'lowest-epoch-loss' || this.images <= 0) return;
+    const sel = this.sel;
+    sel.epochLoss += loss;
+    sel.stepInEpoch++;
+    if (sel.stepInEpoch < Math.ceil(this.images / batchSize)) return;
+    if (!sel.best || sel.epochLoss < sel.best.loss) {
+      sel.best = { epoch: sel.epoch, loss: sel.epochLoss, weights: this.ready()[0].variables().map((v) => Float32Array.from(v.dataSync())) };
+    }
+    sel.epoch++;
+    sel.stepInEpoch = 0;
+    sel.epochLoss = 0;
   }
 
   async step(ctx: StepContext): Promise<Readonly<Record<string, number>>> {
@@ -48,7 +79,9 @@ class MstAdaptor implements Strategy {
       const labels = tf.tensor1d(batch.labels, 'int32');
       try {
         const dropoutSeed = this.o.adaptor === 'dldpo' ? ctx.rng.seed() : undefined;
-        return await ctx.update(() => ({ identity: head.loss(adaptor.apply(u, dropoutSeed), labels) }));
+        const terms = await ctx.update(() => ({ identity: head.loss(adaptor.apply(u, dropoutSeed), labels) }));
+        this.select(terms.identity!, ctx.batchSize);
+        return terms;
       } finally {
         tf.dispose([u, labels]);
       }
@@ -64,6 +97,9 @@ class MstAdaptor implements Strategy {
     const [adaptor] = this.ready();
     const normalise = this.o.adaptorEvalNormalizeInputs;
     if (!normalise && !hasUnnormalisedEmbed(inner)) throw new Error(`mst-adaptor: adaptorEvalNormalizeInputs false needs a multi-teacher (raw teacher outputs), the stage teacher is ${inner.name}`);
+    // The selected epoch's weights go into the adaptor itself: training has ended when a stage hands off.
+    const best = this.sel.best;
+    if (best) adaptor.variables().forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(best.weights[i]!, v.shape))));
     const weights = adaptor.variables().map((v) => Array.from(v.dataSync()));
     return {
       name: `mst-adaptor-${this.o.adaptor}(${inner.name})`,
@@ -79,8 +115,28 @@ class MstAdaptor implements Strategy {
     };
   }
 
-  state(): JsonValue { return this.head ? { head: this.head.state() } : null; }
-  restore(s: JsonValue): void { if (this.head && s && typeof s === 'object' && 'head' in s) this.head.restore((s as { head: JsonValue }).head); }
+  /** Which epoch's adaptor is handed on (undefined: the last weights). */
+  get selectedEpoch(): number | undefined { return this.sel.best?.epoch; }
+
+  state(): JsonValue {
+    if (!this.head) return null;
+    const { epoch, stepInEpoch, epochLoss, best } = this.sel;
+    return {
+      head: this.head.state(),
+      selection: { epoch, stepInEpoch, epochLoss, best: best ? { epoch: best.epoch, loss: best.loss, weights: best.weights.map(toBase64) } : null },
+    };
+  }
+
+  restore(s: JsonValue): void {
+    if (!this.head || !s || typeof s !== 'object' || Array.isArray(s)) return;
+    const st = s as { head?: JsonValue; selection?: { epoch: number; stepInEpoch: number; epochLoss: number; best: { epoch: number; loss: number; weights: string[] } | null } };
+    if (st.head !== undefined) this.head.restore(st.head);
+    const sel = st.selection;
+    if (sel) {
+      this.sel = { epoch: sel.epoch, stepInEpoch: sel.stepInEpoch, epochLoss: sel.epochLoss,
+        ...(sel.best ? { best: { epoch: sel.best.epoch, loss: sel.best.loss, weights: sel.best.weights.map(fromBase64) } } : {}) };
+    }
+  }
   dispose(): void { this.adaptor?.dispose(); this.head?.dispose(); }
 
   private ready(): [FusionAdaptor, Head] {

@@ -138,6 +138,56 @@ describe('mst-kd', () => {
     opt.dispose(); s.dispose(); student.dispose();
   });
 
+  it('hands on the adaptor of the epoch with the lowest summed loss (§2.3 step 5), and the selection survives a checkpoint', async () => {
+    const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 5 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
+    const make = async () => {
+      const s = await mstAdaptor.create(mstAdaptorOptions.parse({ hidden: H, outputDim: O, head: { ...eaf, s: 16 } }), testContext(dir));
+      await s.init({ student: {} as Student, teacher: multi(), rng: new Rng(1), seed: 3, classes: C, images: 6 }); // epoch = ⌈6/3⌉ = 2 steps
+      return s;
+    };
+    const adaptorWeights = (s: Awaited<ReturnType<typeof make>>) => s.variables().slice(0, 2).map((v) => Array.from(v.dataSync())); // sl: W, b
+    const s = await make();
+    // Gradient ascent (negative learning rate): the loss rises, so the first epoch is the best and the last is not.
+    const { ctx, opt } = stepContext({ strategy: s, student, teacher: multi(), data: labelled([0, 2, 1]), batchSize: 3, apply: true, lr: -0.05 });
+    const losses: number[] = [], atEpochEnd: number[][][] = [];
+    for (let i = 0; i < 7; i++) { // 3 full epochs and one step of a fourth, which does not count
+      losses.push((await s.step(ctx)).identity!);
+      if (i % 2 === 1) atEpochEnd.push(adaptorWeights(s));
+    }
+    const sums = [0, 1, 2].map((e) => losses[2 * e]! + losses[2 * e + 1]!);
+    const best = sums.indexOf(Math.min(...sums));
+    expect(best).to.equal(0);
+    expect(sums[2]).to.be.above(sums[0]!);
+    expect((s as unknown as { selectedEpoch?: number }).selectedEpoch).to.equal(best);
+    const last = adaptorWeights(s);
+    expect(last).to.not.deep.equal(atEpochEnd[best]);
+    // Through a checkpoint: a fresh strategy with the last weights and the saved state hands on the same adaptor.
+    const saved = JSON.parse(JSON.stringify(s.state()));
+    const r = await make();
+    r.variables().forEach((v, i) => v.assign(s.variables()[i]!));
+    r.restore(saved);
+    const x = images();
+    const viaRestored = await r.stageTeacher!(multi()).embed(x);
+    const viaOriginal = await s.stageTeacher!(multi()).embed(x);
+    expect(adaptorWeights(s)).to.deep.equal(atEpochEnd[best]);
+    expect(adaptorWeights(r)).to.deep.equal(atEpochEnd[best]);
+    expect(Array.from(viaRestored.dataSync())).to.deep.equal(Array.from(viaOriginal.dataSync()));
+    tf.dispose([x, viaRestored, viaOriginal]);
+    opt.dispose(); s.dispose(); r.dispose(); student.dispose();
+  });
+
+  it('selectBy last hands on the last weights', async () => {
+    const s = await mstAdaptor.create(mstAdaptorOptions.parse({ hidden: H, outputDim: O, head: { ...eaf, s: 16 }, selectBy: 'last' }), testContext(dir));
+    await s.init({ student: {} as Student, teacher: multi(), rng: new Rng(1), seed: 3, classes: C, images: 6 });
+    const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 5 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
+    const { ctx, opt } = stepContext({ strategy: s, student, teacher: multi(), data: labelled([0, 2, 1]), batchSize: 3, apply: true, lr: -0.05 });
+    for (let i = 0; i < 6; i++) await s.step(ctx);
+    const last = s.variables().slice(0, 2).map((v) => Array.from(v.dataSync()));
+    s.stageTeacher!(multi());
+    expect(s.variables().slice(0, 2).map((v) => Array.from(v.dataSync()))).to.deep.equal(last);
+    opt.dispose(); s.dispose(); student.dispose();
+  });
+
   it('mst-kd logs λ·MSE(n(a), n(s)) (+ the EAF identity term), refuses a dimension mismatch, and keeps the tensor count flat', async () => {
     const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 4 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
     const targets = fixedTeacher('adaptor', p2);
