@@ -4,6 +4,7 @@ import {
   type Batch, type BuildContext, type DataSource, type DataSourceInfo, type JsonValue, type RngState, type SampleKey,
 } from '../../core/index.js';
 import { drawViewParams, renderViews, type DegradeOptions } from './degrade.js';
+import { lrPairs } from './lr-pairs.js';
 
 export const viewsOptions = z.object({
   source: componentField('data'),
@@ -79,4 +80,4 @@ export const views = contribution({
   async create(o: Options, ctx: BuildContext) { return new ViewsSource(o, await ctx.build('data', o.source), ctx.seed); },
 });
 
-export default contributionModule(views);
+export default contributionModule(views, lrPairs);

@@ -12,6 +12,7 @@ const recipes: { file: string; needs: [Slot, string][]; kinds: string[] }[] = [
   { file: 'examples/recipes/mst-kd.yaml', needs: [], kinds: ['multi-teacher', 'mst-adaptor', 'mst-kd'] },
   { file: 'examples/recipes/synthdistill.yaml', needs: [['data', 'pca-face']], kinds: ['pca-face', 'synthdistill'] },
   { file: 'examples/recipes/bridge.yaml', needs: [['data', 'views']], kinds: ['views', 'bridge-adapt', 'bridge-distil', 'bridge-tiny'] },
+  { file: 'examples/bridge-lr-eval.yaml', needs: [['pairs', 'lr-pairs']], kinds: ['lr-pairs', 'lfw-pairs'] },
 ];
 
 describe('strategy example recipes (plan)', function () {
