@@ -27,7 +27,7 @@ type Call<L> = (this: L, inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: b
 interface PReLULayer { alpha: tf.LayerVariable }
 
 /** A training-mode BatchNorm output → what the fused PReLU needs to recompute it. */
-interface BnSource { x: tf.Tensor; scale: tf.Tensor; offset: tf.Tensor; attrs: BnPreluAttrs }
+interface BnSource { x: tf.Tensor; scale: tf.Tensor; offset: tf.Tensor; scaleId: tf.DataId; offsetId: tf.DataId; attrs: BnPreluAttrs }
 const bnSources = new WeakMap<tf.Tensor, BnSource>();
 
 function registerGradient(): void {
@@ -74,7 +74,7 @@ const layerClass = <L>(name: string) => {
 
 let installed = false;
 
-/** Wraps tf.layers' BatchNormalization.call once per process (idempotent). */
+/** Wraps tf.layers' BatchNormalization.call and PReLU.call once per process (idempotent). */
 export function installFusedBatchNormTraining(): void {
   if (installed) return;
   registerGradient();
@@ -92,7 +92,7 @@ export function installFusedBatchNormTraining(): void {
       const scale = this.gamma.read(), offset = this.beta.read();
       const [y, mean, variance] = tf.engine().runKernel(BN_TRAIN, { x, scale, offset }, { varianceEpsilon: this.epsilon }) as tf.Tensor[];
       if (tf.getKernel(BN_PRELU_TRAIN, tf.getBackend()) !== undefined) {
-        bnSources.set(y!, { x, scale, offset, attrs: {
+        bnSources.set(y!, { x, scale, offset, scaleId: scale.dataId, offsetId: offset.dataId, attrs: {
           mean: mean!.dataSync() as Float32Array, variance: variance!.dataSync() as Float32Array, varianceEpsilon: this.epsilon,
         } });
       }
@@ -113,8 +113,10 @@ export function installFusedBatchNormTraining(): void {
     const y = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
     const src = y && kwargs?.training ? bnSources.get(y) : undefined;
     const alpha = src && this.alpha.read();
-    // Per-channel alpha only (sharedAxes over all but the last axis), and only while BatchNorm's input is alive.
-    if (!src || !alpha || src.x.isDisposed || src.scale.isDisposed || src.offset.isDisposed || alpha.size !== src.attrs.mean.length ||
+    // Per-channel alpha only (sharedAxes over all but the last axis), and only while BatchNorm's input is alive and its
+    // γ, β are the values y was computed with (an optimiser step in between assigns the variables new data).
+    if (!src || !alpha || src.x.isDisposed || src.scale.isDisposed || src.offset.isDisposed || src.scale.dataId !== src.scaleId ||
+      src.offset.dataId !== src.offsetId || alpha.size !== src.attrs.mean.length ||
       !repeatsAlongLeadingAxes(alpha.shape, y!.shape) || tf.getKernel(BN_PRELU_TRAIN, tf.getBackend()) === undefined) {
       return originalPrelu.call(this, inputs, kwargs);
     }

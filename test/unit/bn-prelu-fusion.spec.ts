@@ -107,6 +107,23 @@ describe('fused BatchNorm + PReLU (cpu-native, training mode)', function () {
     expect(relDiff(got.y, want.y)).to.be.below(1e-4);
   });
 
+  it('a BatchNorm output kept across an update of γ gets PReLU of itself, not a recomputation with the new γ', async () => {
+    expect(await tf.setBackend(NATIVE_BACKEND)).to.equal(true);
+    const bn = tf.layers.batchNormalization();
+    const pr = tf.layers.prelu({ sharedAxes: [1, 2], alphaInitializer: tf.initializers.constant({ value: 0.25 }) });
+    const x = tf.tensor(seeded(2 * 3 * 3 * 4, 8), [2, 3, 3, 4]);
+    const y = bn.apply(x, { training: true }) as tf.Tensor;
+    const fresh = pr.apply(y, { training: true }) as tf.Tensor;
+    const want = tf.prelu(y, tf.fill([1, 1, 4], 0.25)); // the reference op on y itself
+    expect(relDiff(fresh.dataSync() as Float32Array, want.dataSync() as Float32Array)).to.be.below(1e-6);
+    const gamma = bn.getWeights()[0]!;
+    bn.setWeights([tf.mul(gamma, 3), ...bn.getWeights().slice(1)]); // an optimiser step in between
+    const later = pr.apply(y, { training: true }) as tf.Tensor;
+    expect(relDiff(later.dataSync() as Float32Array, want.dataSync() as Float32Array)).to.be.below(1e-6);
+    tf.dispose([x, y, fresh, want, later]);
+    bn.dispose(); pr.dispose();
+  });
+
   it('keeps the tensor count flat across training steps', async () => {
     expect(await tf.setBackend(NATIVE_BACKEND)).to.equal(true);
     const m = net(true, 13);
