@@ -46,6 +46,8 @@ export interface Strategy {
   step(ctx: StepContext): Promise<Readonly<Record<string, number>>>;
   /** Variables the strategy trains besides the student (projections, heads). */
   variables(): readonly tf.Variable[];
+  /** Of those, the normalisation parameters (BatchNorm scale/offset): no weight decay with `decayBatchNorm: false`. */
+  normalisationVariables?(): readonly tf.Variable[];
   /**
    * A teacher this stage hands to later stages (`teacher: { kind: from-stage, stage: <name> }`),
    * built from the stage's teacher and the strategy's trained variables: MST-KD's fused

@@ -9,6 +9,8 @@ export type ComponentRef = z.infer<typeof componentRef>;
 
 const lr = z.number().positive().describe('base learning rate');
 const weightDecay = z.number().min(0).describe('L2 weight decay added to the gradient (decoupled from the loss terms)');
+const decayBatchNorm = z.boolean().default(true)
+  .describe('false: no weight decay on BatchNorm scale/offset (the student\'s BatchNormalization layers and the normalisation parameters a strategy names), as many face recipes train');
 
 export const optimizerSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -18,6 +20,7 @@ export const optimizerSchema = z.discriminatedUnion('kind', [
     beta2: z.number().min(0).max(1).default(0.999),
     epsilon: z.number().positive().default(1e-7),
     weightDecay: weightDecay.default(0),
+    decayBatchNorm,
   }),
   z.strictObject({
     kind: z.literal('sgd'),
@@ -25,6 +28,7 @@ export const optimizerSchema = z.discriminatedUnion('kind', [
     momentum: z.number().min(0).max(1).default(0.9),
     nesterov: z.boolean().default(false),
     weightDecay: weightDecay.default(5e-4),
+    decayBatchNorm,
   }),
 ]);
 export type OptimizerOptions = z.infer<typeof optimizerSchema>;
@@ -49,7 +53,7 @@ export const stageSchema = z.strictObject({
   strategy: componentRef,
   steps: z.number().int().positive(),
   batchSize: z.number().int().positive().default(16),
-  optimizer: optimizerSchema.default({ kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0 }),
+  optimizer: optimizerSchema.default({ kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0, decayBatchNorm: true }),
   schedule: scheduleSchema.default({ kind: 'constant', warmupSteps: 0 }),
   checkpointEvery: z.number().int().positive().default(50).describe('steps between checkpoints'),
   /** Per-stage overrides of the recipe-level components. */

@@ -68,6 +68,7 @@ class BridgeAdapt implements Strategy {
   }
 
   variables(): readonly tf.Variable[] { return [...(this.p?.variables() ?? []), ...(this.head?.variables() ?? [])]; }
+  normalisationVariables(): readonly tf.Variable[] { return this.p ? [this.p.gamma, this.p.beta] : []; }
 
   /** x ↦ h = n(P(n(T(x)))) with the running BN estimates: the HR stream of step B. */
   stageTeacher(inner: Teacher): Teacher {

@@ -67,6 +67,42 @@ describe('engine', function () {
     expect(tf.memory().numTensors, 'everything released at the end of the run').to.equal(before);
   });
 
+  it('decayBatchNorm false: BatchNorm γ gets no weight decay, every other weight the same update (SGD, one step)', async () => {
+    const f = await fixture();
+    const lr = 0.1, wd = 0.05;
+    /** The exported student's weights by name (weights.bin is the manifest's float32 arrays, in order). */
+    const studentWeights = (dir: string): Map<string, Float32Array> => {
+      const manifest = (JSON.parse(readFileSync(path.join(dir, 'student', 'model.json'), 'utf8')) as { weightsManifest: { paths: string[]; weights: { name: string; shape: number[] }[] }[] }).weightsManifest[0]!;
+      const bin = readFileSync(path.join(dir, 'student', manifest.paths[0]!));
+      const all = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+      const out = new Map<string, Float32Array>();
+      let at = 0;
+      for (const w of manifest.weights) { const n = w.shape.reduce((a, b) => a * b, 1); out.set(w.name, all.slice(at, at + n)); at += n; }
+      return out;
+    };
+    const run = async (decayBatchNorm: boolean) => {
+      const file = path.join(f.dir, `wd-${decayBatchNorm}.yaml`);
+      writeFileSync(file, recipeText(f, { name: `wd-${decayBatchNorm}`, strategy: '{ kind: feature-kd, loss: mse }', steps: 1, checkpointEvery: 1 })
+        .replace(/optimizer: .*\n/, `optimizer: { kind: sgd, lr: ${lr}, momentum: 0, weightDecay: ${wd}, decayBatchNorm: ${decayBatchNorm} }\n`)
+        .replace(/schedule: .*\n/, 'schedule: { kind: constant }\n'));
+      const root = createRootContainer(builtinModules); // one per run: the recipe loads a plugin
+      return studentWeights((await runRecipe(await loadRecipe(file, [], root), { root, log, progress: false })).dir);
+    };
+    const [decayed, kept] = [await run(true), await run(false)];
+    let gammas = 0;
+    // Layer names differ between the two builds (tfjs counts layers per process): match weights by position.
+    const keptList = [...kept.values()];
+    expect(keptList.length).to.equal(decayed.size);
+    for (const [k, [name, a]] of [...decayed].entries()) {
+      const b = keptList[k]!;
+      // γ starts at 1: with decay it moved lr·wd·1 further down than without; moving statistics and the rest are equal.
+      const want = name.endsWith('/gamma') ? lr * wd : 0;
+      if (name.endsWith('/gamma')) gammas++;
+      b.forEach((v, i) => expect(v - a[i]!, `${name}[${i}]`).to.be.closeTo(want, 1e-6));
+    }
+    expect(gammas).to.be.above(1);
+  });
+
   it('stops a non-finite step, names the term, rolls back and halves the learning rate', async () => {
     const f = await fixture();
     const root = createRootContainer(builtinModules);
