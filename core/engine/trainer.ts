@@ -68,7 +68,7 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
   const studentVars = (): tf.Variable[] => r.student.model.trainableWeights.map((w) => w.read() as tf.Variable);
   const allVars = (): tf.Variable[] => [...studentVars(), ...r.strategy.variables()];
   // Variables without weight decay (`decayBatchNorm: false`): BatchNorm γ/β of the student and those the strategy names.
-  const noDecay = (): Set<string> => st.optimizer.decayBatchNorm ? new Set() : new Set([
+  const noDecay = (): Set<string> => st.optimizer.decayBatchNorm !== false ? new Set() : new Set([
     ...r.student.model.layers.filter((l) => l.getClassName() === 'BatchNormalization').flatMap((l) => l.trainableWeights.map((w) => (w.read() as tf.Variable).name)),
     ...(r.strategy.normalisationVariables?.() ?? []).map((v) => v.name),
   ]);

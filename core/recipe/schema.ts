@@ -9,8 +9,9 @@ export type ComponentRef = z.infer<typeof componentRef>;
 
 const lr = z.number().positive().describe('base learning rate');
 const weightDecay = z.number().min(0).describe('L2 weight decay added to the gradient (decoupled from the loss terms)');
-const decayBatchNorm = z.boolean().default(true)
-  .describe('false: no weight decay on BatchNorm scale/offset (the student\'s BatchNormalization layers and the normalisation parameters a strategy names), as many face recipes train');
+// Optional without a default, so that recipes that do not set it keep their hash (finished runs stay finished).
+const decayBatchNorm = z.boolean().optional()
+  .describe('false: no weight decay on BatchNorm scale/offset (the student\'s BatchNormalization layers and the normalisation parameters a strategy names), as many face recipes train; default true');
 
 export const optimizerSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -53,7 +54,7 @@ export const stageSchema = z.strictObject({
   strategy: componentRef,
   steps: z.number().int().positive(),
   batchSize: z.number().int().positive().default(16),
-  optimizer: optimizerSchema.default({ kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0, decayBatchNorm: true }),
+  optimizer: optimizerSchema.default({ kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0 }),
   schedule: scheduleSchema.default({ kind: 'constant', warmupSteps: 0 }),
   checkpointEvery: z.number().int().positive().default(50).describe('steps between checkpoints'),
   /** Per-stage overrides of the recipe-level components. */

@@ -31,7 +31,7 @@ describe('recipes: defaults, extends, --set, plan, schema', () => {
     const m = mergedRecipe(r) as any;
     expect(m.backend).to.equal('auto');
     expect(m.stages[0].batchSize).to.equal(16);
-    expect(m.stages[0].optimizer).to.deep.equal({ kind: 'sgd', lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 5e-4, decayBatchNorm: true });
+    expect(m.stages[0].optimizer).to.deep.equal({ kind: 'sgd', lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 5e-4 });
     expect(m.stages[0].strategy).to.deep.equal({ kind: 'feature-kd', loss: 'cosine', weight: 1, projection: 'auto' });
     expect(m.student).to.deep.equal({ kind: 'conv-student', inputSize: 32, widths: [8, 16], embeddingDim: 128 });
   });
