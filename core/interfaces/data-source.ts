@@ -22,6 +22,11 @@ export interface Batch {
    * them with the batch.
    */
   readonly views?: Readonly<{ student?: tf.Tensor4D }>;
+  /**
+   * Per sample, where the source flipped the image as augmentation: the key of the unflipped original (else null).
+   * Lets a strategy take its targets from the unflipped image, as reference code that caches targets once does.
+   */
+  readonly unflipped?: readonly (SampleKey | null)[];
 }
 
 /** Frees a batch's tensors: the images, any per-model views and a generator's latents. */

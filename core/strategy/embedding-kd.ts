@@ -52,13 +52,16 @@ export abstract class EmbeddingKdStrategy<O extends EmbeddingKdOptions = Embeddi
   /** The KD terms of one batch (inside the gradient tape). */
   protected abstract terms(student: tf.Tensor2D, teacher: tf.Tensor2D, batch: Batch): Record<string, tf.Scalar>;
 
+  /** The teacher side of the terms; by default the teacher's embeddings of the batch as it is. */
+  protected targets(ctx: StepContext, batch: Batch): Promise<tf.Tensor2D> { return ctx.teacherEmbeddings(batch); }
+
   async step(ctx: StepContext): Promise<Readonly<Record<string, number>>> {
     const batch = await ctx.data.next(ctx.batchSize);
     let labels: tf.Tensor1D | undefined;
     try {
       if (this.head && !batch.labels) throw new Error(`${this.name}: the head needs labels and the batch has none`);
       labels = batch.labels && this.head ? tf.tensor1d(batch.labels, 'int32') : undefined;
-      const t = await ctx.teacherEmbeddings(batch);
+      const t = await this.targets(ctx, batch);
       try {
         return await ctx.update(() => {
           const s = ctx.student.forward(studentInput(batch), true);

@@ -87,9 +87,10 @@ class MixSource implements DataSource {
         ? Int32Array.from(got.flatMap(({ i, b }) => Array.from(b.labels!, (l) => l + this.labelOffsets![i]!)))
         : undefined;
       const cacheableSamples = got.flatMap(({ b }) => b.cacheableSamples ?? b.keys.map(() => b.cacheable));
+      const unflipped = got.flatMap(({ i, b }) => b.keys.map((_, j) => { const u = b.unflipped?.[j]; return u ? sampleKey(`m${i}|${u}`) : null; }));
       return {
         images, keys, cacheable: cacheableSamples.every(Boolean), ...(cacheableSamples.some(Boolean) && !cacheableSamples.every(Boolean) ? { cacheableSamples } : {}),
-        ...(labels ? { labels } : {}), ...(student ? { views: { student } } : {}),
+        ...(labels ? { labels } : {}), ...(student ? { views: { student } } : {}), ...(unflipped.some((k) => k !== null) ? { unflipped } : {}),
       };
     } finally {
       for (const { b } of got) disposeBatch(b);

@@ -126,6 +126,7 @@ class RecordioSource implements DataSource {
 
   async next(batchSize: number): Promise<Batch> {
     const images: RgbImage[] = [], keys: ReturnType<typeof sampleKey>[] = [], labels: number[] = [];
+    const unflipped: (ReturnType<typeof sampleKey> | null)[] = [];
     let failures = 0;
     while (images.length < batchSize) {
       const idx = this.sampler!.take(batchSize - images.length);
@@ -137,12 +138,13 @@ class RecordioSource implements DataSource {
         const flip = this.o.flip && this.flipRng.next() < 0.5;
         images.push(flip ? flipped(r.image) : r.image);
         keys.push(sampleKey(`recordio:${key}${flip ? ':flip' : ''}`));
+        unflipped.push(flip ? sampleKey(`recordio:${key}`) : null);
         labels.push(r.label);
       });
       if (this.bad.size >= this.keys.length) throw new Error(`recordio: ${this.root}: none of the ${this.keys.length} image records is readable (see the skipped list)`);
       if (failures > 64 + 4 * batchSize) throw new Error(`recordio: ${this.root}: ${failures} unreadable records while filling one batch (last: ${this.skipped.at(-1)?.file}: ${this.skipped.at(-1)?.reason})`);
     }
-    return { images: stackImages(images), keys, labels: Int32Array.from(labels), cacheable: true };
+    return { images: stackImages(images), keys, labels: Int32Array.from(labels), cacheable: true, ...(unflipped.some((k) => k !== null) ? { unflipped } : {}) };
   }
 
   state(): JsonValue { return { sampler: this.sampler!.state(), flip: [...this.flipRng.state()] }; }

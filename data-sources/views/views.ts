@@ -51,7 +51,9 @@ class ViewsSource implements DataSource {
       const params = b.keys.map(() => drawViewParams(this.rng, this.degrade));
       const { teacher, student } = await renderViews(b.images, params, this.degrade);
       const keys: SampleKey[] = b.keys.map((k, i) => (params[i]!.flip ? sampleKey(`${k}|flip`) : k));
-      return { images: teacher, views: { student }, keys, cacheable: b.cacheable, ...(b.cacheableSamples ? { cacheableSamples: b.cacheableSamples } : {}), ...(b.labels ? { labels: b.labels } : {}) };
+      const unflipped = b.keys.map((k, i) => (params[i]!.flip ? k : null));
+      return { images: teacher, views: { student }, keys, cacheable: b.cacheable, ...(b.cacheableSamples ? { cacheableSamples: b.cacheableSamples } : {}), ...(b.labels ? { labels: b.labels } : {}),
+        ...(unflipped.some((k) => k !== null) ? { unflipped } : {}) };
     } finally {
       disposeBatch(b);
     }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
   componentField, contribution, contributionModule, disposeBatch, EmbeddingKdStrategy, embeddingKdOptions, hashJson, l2normalize,
-  type Head, type JsonValue, type StepContext, type Strategy, type StrategyInitContext, type Teacher,
+  type Batch, type Head, type JsonValue, type StepContext, type Strategy, type StrategyInitContext, type Teacher,
 } from '../../core/index.js';
 import { FusionAdaptor } from './adaptor.js';
 import { MST_KD_LAMBDA, mstKdLoss } from './loss.js';
@@ -156,6 +156,9 @@ export const mstAdaptor = contribution({
 
 export const mstKdOptions = embeddingKdOptions.extend({
   lambda: z.number().min(0).default(MST_KD_LAMBDA).describe('λ of λ·MSE(n(a), n(s)) (loss_lambda)'),
+  // Optional without a default so that recipes that do not set it keep their hash.
+  flipTargets: z.boolean().optional()
+    .describe('true: a sample the data source flipped gets the target of the flipped image; default false (reference, §2.6): the target of the unflipped image'),
 });
 type KdOptions = z.infer<typeof mstKdOptions>;
 
@@ -168,6 +171,22 @@ class MstKd extends EmbeddingKdStrategy<KdOptions> {
     await super.init(ctx);
   }
   protected terms(s: tf.Tensor2D, t: tf.Tensor2D): Record<string, tf.Scalar> { return { mst_kd: mstKdLoss(s, t, this.o.lambda) }; }
+
+  /** Reference targets (§2.6): for a sample the source flipped, the teacher's embedding of the unflipped image. */
+  protected override async targets(ctx: StepContext, batch: Batch): Promise<tf.Tensor2D> {
+    const u = batch.unflipped;
+    if (this.o.flipTargets === true || !u || u.every((k) => k === null)) return ctx.teacherEmbeddings(batch);
+    const images = tf.tidy(() => {
+      const back = tf.tensor4d(u.map((k) => (k ? 1 : 0)), [u.length, 1, 1, 1]);
+      return tf.add(tf.mul(tf.image.flipLeftRight(batch.images), back), tf.mul(batch.images, tf.sub(1, back))) as tf.Tensor4D;
+    });
+    try {
+      const keys = batch.keys.map((k, i) => u[i] ?? k);
+      return await ctx.teacherEmbeddings({ images, keys, cacheable: batch.cacheable, ...(batch.cacheableSamples ? { cacheableSamples: batch.cacheableSamples } : {}) });
+    } finally {
+      images.dispose();
+    }
+  }
 }
 
 export const mstKd = contribution({

@@ -188,6 +188,42 @@ describe('mst-kd', () => {
     opt.dispose(); s.dispose(); student.dispose();
   });
 
+  it('a sample the source flipped gets the unflipped image\'s target (reference); flipTargets true the flipped one\'s', async () => {
+    const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 4 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
+    // A teacher that sees left from right: the mean of each quarter of columns.
+    const sided: Teacher = { ...fixedTeacher('sided', [[1, 0, 0, 0]]),
+      async embed(x) { return tf.tidy(() => tf.concat([0, 4, 8, 12].map((c) => tf.mean(tf.slice(x, [0, 0, c, 0], [-1, -1, 4, -1]), [1, 2, 3], true)), 1).reshape([x.shape[0], 4]) as tf.Tensor2D); } };
+    const ramp = tf.tidy(() => tf.tile(tf.reshape(tf.range(0, 16, 1, 'float32'), [1, 1, 16, 1]), [2, 16, 1, 3])) as tf.Tensor4D; // 2 images, brightness rises left → right
+    const source: DataSource = {
+      async init() { return { name: 'flips', images: 2, identities: C, skipped: [], listHash: 'f' }; },
+      async next(): Promise<Batch> {
+        // Sample 0 as stored, sample 1 flipped by the source (its key says so; unflipped names the original).
+        const images = tf.tidy(() => tf.concat([tf.slice(ramp, [0, 0, 0, 0], [1, -1, -1, -1]), tf.image.flipLeftRight(tf.slice(ramp, [1, 0, 0, 0], [1, -1, -1, -1]))], 0)) as tf.Tensor4D;
+        return { images, keys: [sampleKey('a'), sampleKey('b:flip')], unflipped: [null, sampleKey('b')], labels: Int32Array.from([0, 1]), cacheable: false };
+      },
+      state: () => null, restore() {}, dispose() {},
+    };
+    const lossWith = async (targetImages: tf.Tensor4D) => {
+      const b = await source.next(2);
+      const t = await sided.embed(targetImages), sOut = student.forward(b.images, true);
+      const v = mstKdLoss(sOut, t).dataSync()[0]!;
+      tf.dispose([t, sOut, b.images]);
+      return v;
+    };
+    const asSeen = await source.next(2);
+    const wantReference = await lossWith(ramp), wantFlipped = await lossWith(asSeen.images);
+    expect(Math.abs(wantReference - wantFlipped)).to.be.above(1e-2 * wantReference); // the two choices differ here
+    for (const [flipTargets, want] of [[undefined, wantReference], [true, wantFlipped]] as const) {
+      const s = await mstKd.create(mstKdOptions.parse(flipTargets === undefined ? {} : { flipTargets }), testContext(dir));
+      await s.init({ student, teacher: sided, rng: new Rng(1), seed: 2 });
+      const probe = stepContext({ strategy: s, student, teacher: sided, data: source, batchSize: 2, apply: false });
+      expect((await s.step(probe.ctx)).mst_kd, `flipTargets ${flipTargets}`).to.be.closeTo(want, 1e-4 * want);
+      probe.opt.dispose(); s.dispose();
+    }
+    tf.dispose([ramp, asSeen.images]);
+    student.dispose();
+  });
+
   it('mst-kd logs λ·MSE(n(a), n(s)) (+ the EAF identity term), refuses a dimension mismatch, and keeps the tensor count flat', async () => {
     const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 4 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
     const targets = fixedTeacher('adaptor', p2);

@@ -30,12 +30,12 @@ function ctx(seed = 0): BuildContext {
 const base = { size: SIDE, flip: false, cacheImages: 16 };
 
 async function drain(src: DataSource, batch: number, times: number) {
-  const out: { keys: string[]; labels: number[]; pixels: Float32Array[] }[] = [];
+  const out: { keys: string[]; labels: number[]; pixels: Float32Array[]; unflipped: (string | null)[] }[] = [];
   for (let t = 0; t < times; t++) {
     const b = await src.next(batch);
     const data = b.images.dataSync() as Float32Array;
     const px = SIDE * SIDE * 3;
-    out.push({ keys: [...b.keys], labels: Array.from(b.labels!), pixels: b.keys.map((_, i) => data.slice(i * px, (i + 1) * px)) });
+    out.push({ keys: [...b.keys], labels: Array.from(b.labels!), pixels: b.keys.map((_, i) => data.slice(i * px, (i + 1) * px)), unflipped: b.keys.map((_, i) => b.unflipped?.[i] ?? null) });
     b.images.dispose();
   }
   return out;
@@ -142,6 +142,7 @@ describe('recordio training packs (strategy-specs 7.8)', function () {
         const mirrored = new Uint8Array(want.length);
         for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) for (let c = 0; c < 3; c++) mirrored[(y * SIDE + SIDE - 1 - x) * 3 + c] = want[(y * SIDE + x) * 3 + c]!;
         expect(Array.from(b.pixels[i]!), k).to.deep.equal(Array.from(f === 'flip' ? mirrored : want));
+        expect(b.unflipped[i], `unflipped key of ${k}`).to.equal(f === 'flip' ? `recordio:${key}` : null);
         if (f === 'flip') flips++;
       });
     }

@@ -95,6 +95,7 @@ describe('views data source (per-model views, low-resolution student view)', () 
     x.keys.forEach((k, i) => {
       const flipped = k.endsWith('|flip');
       expect(k.replace('|flip', '')).to.equal(`fixed:${i}`);
+      expect(x.unflipped?.[i] ?? null).to.equal(flipped ? `fixed:${i}` : null);
       const col = flipped ? S - 1 : 0;
       expect(t[i]![5]![col]![0]).to.be.closeTo(fixedImage(i)[(5 * S + 0) * 3]!, 1e-4);
     });
