@@ -27,7 +27,13 @@ type Call<L> = (this: L, inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: b
 interface PReLULayer { alpha: tf.LayerVariable }
 
 /** A training-mode BatchNorm output → what the fused PReLU needs to recompute it. */
-interface BnSource { x: tf.Tensor; scale: tf.Tensor; offset: tf.Tensor; scaleId: tf.DataId; offsetId: tf.DataId; attrs: BnPreluAttrs }
+interface BnSource {
+  x: tf.Tensor; scale: tf.Tensor; offset: tf.Tensor; xId: tf.DataId; scaleId: tf.DataId; offsetId: tf.DataId;
+  /** The gradient tape recording when y was made: fused only under the same one (else y is a constant there). */
+  tape: unknown;
+  attrs: BnPreluAttrs;
+}
+const activeTape = (): unknown => (tf.engine() as unknown as { state: { activeTape: unknown } }).state.activeTape;
 const bnSources = new WeakMap<tf.Tensor, BnSource>();
 
 function registerGradient(): void {
@@ -92,7 +98,7 @@ export function installFusedBatchNormTraining(): void {
       const scale = this.gamma.read(), offset = this.beta.read();
       const [y, mean, variance] = tf.engine().runKernel(BN_TRAIN, { x, scale, offset }, { varianceEpsilon: this.epsilon }) as tf.Tensor[];
       if (tf.getKernel(BN_PRELU_TRAIN, tf.getBackend()) !== undefined) {
-        bnSources.set(y!, { x, scale, offset, scaleId: scale.dataId, offsetId: offset.dataId, attrs: {
+        bnSources.set(y!, { x, scale, offset, xId: x.dataId, scaleId: scale.dataId, offsetId: offset.dataId, tape: activeTape(), attrs: {
           mean: mean!.dataSync() as Float32Array, variance: variance!.dataSync() as Float32Array, varianceEpsilon: this.epsilon,
         } });
       }
@@ -113,10 +119,11 @@ export function installFusedBatchNormTraining(): void {
     const y = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
     const src = y && kwargs?.training ? bnSources.get(y) : undefined;
     const alpha = src && this.alpha.read();
-    // Per-channel alpha only (sharedAxes over all but the last axis), and only while BatchNorm's input is alive and its
-    // γ, β are the values y was computed with (an optimiser step in between assigns the variables new data).
-    if (!src || !alpha || src.x.isDisposed || src.scale.isDisposed || src.offset.isDisposed || src.scale.dataId !== src.scaleId ||
-      src.offset.dataId !== src.offsetId || alpha.size !== src.attrs.mean.length ||
+    // Per-channel alpha only (sharedAxes over all but the last axis), and only while BatchNorm's input is alive, x, γ, β
+    // are the values y was computed with (an optimiser step in between assigns the variables new data), and under the
+    // same gradient tape (a y made outside a gradient scope is a constant inside it).
+    if (!src || !alpha || src.x.isDisposed || src.scale.isDisposed || src.offset.isDisposed || src.x.dataId !== src.xId ||
+      src.scale.dataId !== src.scaleId || src.offset.dataId !== src.offsetId || src.tape !== activeTape() || alpha.size !== src.attrs.mean.length ||
       !repeatsAlongLeadingAxes(alpha.shape, y!.shape) || tf.getKernel(BN_PRELU_TRAIN, tf.getBackend()) === undefined) {
       return originalPrelu.call(this, inputs, kwargs);
     }

@@ -272,10 +272,11 @@ void gemm(long M, long N, long K, const float* A, long rsa, long csa, const floa
     gemm_st(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
     return;
   }
-  // Many small chunks, not one half per thread (see Pool). Rows when there are enough of them for several chunks per
-  // thread; otherwise (the weight gradients: M, N = channels, K = batch x pixels) the depth.
-  const long rowsPer = long(MR) * 32;
-  if (M >= long(nt) * rowsPer * 2) {
+  // Many small chunks, not one half per thread (see Pool). The depth when it dominates (the weight gradients: M, N =
+  // channels, K = batch x pixels: splitting rows would repack all of B per chunk), else rows, in chunks small enough
+  // for ~4 per thread.
+  if (K < 4 * M || K < 512) {
+    const long rowsPer = std::min<long>(long(MR) * 32, std::max<long>(MR, ((M + 4L * nt - 1) / (4L * nt) + MR - 1) / MR * MR));
     const long chunks = (M + rowsPer - 1) / rowsPer;
     pool().run(chunks, [&](long ch, int) {
       const long r0 = ch * rowsPer, r1 = std::min(M, r0 + rowsPer);
@@ -284,7 +285,7 @@ void gemm(long M, long N, long K, const float* A, long rsa, long csa, const floa
     return;
   }
   std::vector<std::vector<float>> part(nt);
-  const long kPer = 2048, kChunks = (K + kPer - 1) / kPer;
+  const long kPer = std::min<long>(2048, std::max<long>(256, (K + 4L * nt - 1) / (4L * nt))), kChunks = (K + kPer - 1) / kPer;
   pool().run(kChunks, [&](long ch, int t) {
     if (part[t].empty()) part[t].assign(size_t(M) * N, 0.f);
     const long k0 = ch * kPer, k1 = std::min(K, k0 + kPer);
@@ -1029,6 +1030,10 @@ napi_value bn_train_entry(napi_env env, napi_callback_info info) {
   // Mean and variance in one pass over x: sums of d = x - shift and d^2, the shift being the mean of 64 rows spread
   // over the batch (near the batch mean, so var = E[d^2] - E[d]^2 loses little to cancellation; a second, centred
   // pass as tf.moments does would read x once more).
+  if (rows == 0) {  // an empty batch: undefined statistics, as tf.moments gives (NaN)
+    for (long c = 0; c < C; c++) mean.p[c] = var.p[c] = std::nanf("");
+    return nullptr;
+  }
   const long probe = std::min(rows, 64L), stride = rows / probe;
   std::vector<float> shift(C);
   {

@@ -51,7 +51,12 @@ class ViewsSource implements DataSource {
       const params = b.keys.map(() => drawViewParams(this.rng, this.degrade));
       const { teacher, student } = await renderViews(b.images, params, this.degrade);
       const keys: SampleKey[] = b.keys.map((k, i) => (params[i]!.flip ? sampleKey(`${k}|flip`) : k));
-      const unflipped = b.keys.map((k, i) => (params[i]!.flip ? k : null));
+      // The key of the unflipped original where the image now is mirrored: flipped here or by the inner source (both: upright).
+      const unflipped = b.keys.map((k, i) => {
+        const inner = b.unflipped?.[i] ?? null;
+        if (params[i]!.flip) return inner === null ? k : null;
+        return inner;
+      });
       return { images: teacher, views: { student }, keys, cacheable: b.cacheable, ...(b.cacheableSamples ? { cacheableSamples: b.cacheableSamples } : {}), ...(b.labels ? { labels: b.labels } : {}),
         ...(unflipped.some((k) => k !== null) ? { unflipped } : {}) };
     } finally {

@@ -156,9 +156,8 @@ export const mstAdaptor = contribution({
 
 export const mstKdOptions = embeddingKdOptions.extend({
   lambda: z.number().min(0).default(MST_KD_LAMBDA).describe('λ of λ·MSE(n(a), n(s)) (loss_lambda)'),
-  // Optional without a default so that recipes that do not set it keep their hash.
-  flipTargets: z.boolean().optional()
-    .describe('true: a sample the data source flipped gets the target of the flipped image; default false (reference, §2.6): the target of the unflipped image'),
+  flipTargets: z.boolean().default(false)
+    .describe('true: a sample the data source flipped gets the target of the flipped image; false (reference, §2.6): the target of the unflipped image'),
 });
 type KdOptions = z.infer<typeof mstKdOptions>;
 

@@ -124,6 +124,23 @@ describe('fused BatchNorm + PReLU (cpu-native, training mode)', function () {
     bn.dispose(); pr.dispose();
   });
 
+  it('a BatchNorm output made outside a gradient scope is a constant inside it (no gradient into γ through the fused op)', async () => {
+    expect(await tf.setBackend(NATIVE_BACKEND)).to.equal(true);
+    const bn = tf.layers.batchNormalization();
+    const pr = tf.layers.prelu({ sharedAxes: [1, 2], alphaInitializer: tf.initializers.constant({ value: 0.25 }) });
+    const x = tf.tensor(seeded(2 * 3 * 3 * 4, 9), [2, 3, 3, 4]);
+    const y = bn.apply(x, { training: true }) as tf.Tensor; // outside any tape
+    pr.build(y.shape);
+    const gamma = bn.trainableWeights[0]!.read() as tf.Variable, alpha = pr.trainableWeights[0]!.read() as tf.Variable;
+    const { value, grads } = tf.variableGrads(() => tf.sum(pr.apply(y, { training: true }) as tf.Tensor) as tf.Scalar, [gamma, alpha]);
+    expect(grads[gamma.name] ?? null, 'γ gets no gradient: y is a constant here').to.equal(null);
+    // α's gradient is the reference one: sum of y over y ≤ 0, per channel.
+    const yv = y.dataSync(), want = [0, 1, 2, 3].map((c) => Array.from(yv).filter((v, i) => i % 4 === c && v <= 0).reduce((a, b) => a + b, 0));
+    Array.from(grads[alpha.name]!.dataSync()).forEach((g, c) => expect(g).to.be.closeTo(want[c]!, 1e-4));
+    tf.dispose([x, y, value, ...Object.values(grads).filter((g): g is tf.Tensor => g != null)]);
+    bn.dispose();
+  });
+
   it('keeps the tensor count flat across training steps', async () => {
     expect(await tf.setBackend(NATIVE_BACKEND)).to.equal(true);
     const m = net(true, 13);

@@ -90,5 +90,13 @@ describe('cpu-native output buffer pool', function () {
     expect(pool.bytes).to.equal(2 * N * 4);
     pool.take(N);
     expect(pool.bytes).to.equal(N * 4);
+    // A new size when full evicts the least recently used other size instead of being dropped.
+    const big = 2 * N;
+    const k2 = backend.write(pool.take(big), [big], 'float32');
+    backend.disposeData(k2);
+    expect(pool.bytes).to.equal(big * 4); // the N-float buffer made room
+    const reused = pool.stats.reused;
+    pool.take(big);
+    expect(pool.stats.reused).to.equal(reused + 1);
   });
 });

@@ -46,6 +46,16 @@ class FixedImages implements DataSource {
 }
 const fixed = contribution({ slot: 'data', kind: 'test-fixed-images', summary: 'test only', options: z.object({}), async create() { return new FixedImages(); } });
 
+/** The same images, with the even ones marked as flipped by this source (as recordio names its flips). */
+class FlippingImages extends FixedImages {
+  override async next(n: number): Promise<Batch> {
+    const b = await super.next(n);
+    const unflipped = b.keys.map((k) => (Number(k.split(':')[1]) % 2 === 0 ? sampleKey(`${k}-original`) : null));
+    return { ...b, unflipped };
+  }
+}
+const flipping = contribution({ slot: 'data', kind: 'test-flipping-images', summary: 'test only', options: z.object({}), async create() { return new FlippingImages(); } });
+
 const make = async (o: Record<string, unknown>, seed: number) => {
   const s = await views.create(viewsOptions.parse({ source: { kind: 'test-fixed-images' }, ...o }), testContextWith(tmpDir('views'), seed, fixed));
   await s.init();
@@ -100,6 +110,22 @@ describe('views data source (per-model views, low-resolution student view)', () 
       expect(t[i]![5]![col]![0]).to.be.closeTo(fixedImage(i)[(5 * S + 0) * 3]!, 1e-4);
     });
     [x, y, w].forEach(disposeBatch);
+  });
+
+  it('names the unflipped original of every mirrored sample, its own flips composed with the inner source\'s', async () => {
+    for (const pFlip of [0, 1]) {
+      const v = await views.create(viewsOptions.parse({ source: { kind: 'test-flipping-images' }, lrSizes: [8], studentSize: 8, pFlip }), testContextWith(tmpDir('views'), 3, flipping));
+      await v.init();
+      const b = await v.next(6);
+      b.keys.forEach((k, i) => {
+        const innerFlipped = i % 2 === 0;
+        // pFlip 0: the inner source's flips pass through; pFlip 1: a second flip makes an inner-flipped image upright.
+        const want = pFlip === 0 ? (innerFlipped ? `fixed:${i}-original` : null) : (innerFlipped ? null : `fixed:${i}`);
+        expect(b.unflipped?.[i] ?? null, k).to.equal(want);
+      });
+      disposeBatch(b);
+      v.dispose();
+    }
   });
 
   it('draws r uniformly from lrSizes and flips with probability pFlip', async () => {

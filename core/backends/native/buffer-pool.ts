@@ -38,8 +38,10 @@ export class BufferPool {
   /** An array of n floats with undefined contents (the caller overwrites all of it). */
   take(n: number): Float32Array {
     if (n < MIN_FLOATS) return new Float32Array(n);
-    const a = this.free.get(n)?.pop();
+    const list = this.free.get(n);
+    const a = list?.pop();
     if (a) {
+      this.touch(n, list!);
       this.pooledBytes -= a.byteLength;
       this.stats.reused++;
       return a;
@@ -92,14 +94,36 @@ export class BufferPool {
     };
   }
 
+  /** Marks a size as just used: the map's order is least recently used first. */
+  private touch(n: number, list: Float32Array[]): void {
+    this.free.delete(n);
+    this.free.set(n, list);
+  }
+
   private give(a: Float32Array): void {
+    if (a.byteLength > this.capBytes) {
+      this.stats.dropped++;
+      return;
+    }
+    // Full: evict buffers of the least recently used sizes (a run whose shapes change, e.g. a second stage at another
+    // resolution, must not keep the first stage's buffers forever).
+    for (const [n, list] of this.free) {
+      if (this.pooledBytes + a.byteLength <= this.capBytes) break;
+      if (n === a.length) continue;
+      while (list.length > 0 && this.pooledBytes + a.byteLength > this.capBytes) {
+        this.pooledBytes -= list.pop()!.byteLength;
+        this.stats.dropped++;
+      }
+      if (list.length === 0) this.free.delete(n);
+    }
     if (this.pooledBytes + a.byteLength > this.capBytes) {
       this.stats.dropped++;
       return;
     }
     this.owners.set(a.buffer as ArrayBuffer, 0);
     let list = this.free.get(a.length);
-    if (!list) this.free.set(a.length, (list = []));
+    if (!list) list = [];
+    this.touch(a.length, list);
     list.push(a);
     this.pooledBytes += a.byteLength;
     this.stats.recycled++;
