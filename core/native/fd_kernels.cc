@@ -157,6 +157,21 @@ void peach(long n, bool parallel, F&& f) {
   pool().run(n, f);
 }
 
+// Deterministic reductions. Items [0, n) run in G contiguous groups, each group in order on one thread: f(item, g).
+// A caller that accumulates per group and adds the groups up in group order gets bits that do not depend on which
+// thread ran what, so reruns and resumed runs repeat exactly. G: at most 64, and at most 16M floats of partials.
+constexpr long kMaxGroups = 64, kGroupBudget = 1L << 24;
+inline long group_count(long n, long partialSize) {
+  return std::max(1L, std::min({n, kMaxGroups, kGroupBudget / std::max(1L, partialSize)}));
+}
+template <class F>
+void pgroups(long n, long G, bool parallel, F&& f) {
+  peach(G, parallel, [&](long g, int) {
+    const long i0 = n * g / G, i1 = n * (g + 1) / G;
+    for (long i = i0; i < i1; i++) f(i, int(g));
+  });
+}
+
 // A per-thread scratch buffer of at least n floats (contents undefined).
 inline float* scratch(size_t n) {
   thread_local std::vector<float> buf;
@@ -284,9 +299,11 @@ void gemm(long M, long N, long K, const float* A, long rsa, long csa, const floa
     });
     return;
   }
-  std::vector<std::vector<float>> part(nt);
-  const long kPer = std::min<long>(2048, std::max<long>(256, (K + 4L * nt - 1) / (4L * nt))), kChunks = (K + kPer - 1) / kPer;
-  pool().run(kChunks, [&](long ch, int t) {
+  // Depth chunks independent of the thread count, partial sums per group (see pgroups): the same bits every run.
+  const long kPer = std::min<long>(2048, std::max<long>(256, (K + 15) / 16)), kChunks = (K + kPer - 1) / kPer;
+  const long G = group_count(kChunks, M * N);
+  std::vector<std::vector<float>> part(G);
+  pgroups(kChunks, G, true, [&](long ch, int t) {
     if (part[t].empty()) part[t].assign(size_t(M) * N, 0.f);
     const long k0 = ch * kPer, k1 = std::min(K, k0 + kPer);
     gemm_st(M, N, k1 - k0, A + k0 * csa, rsa, csa, B + k0 * rsb, rsb, csb, part[t].data(), N, true);
@@ -295,7 +312,7 @@ void gemm(long M, long N, long K, const float* A, long rsa, long csa, const floa
     float* c = C + i * ldc;
     for (long j = 0; j < N; j++) {
       float s = accumulate ? c[j] : 0.f;
-      for (int t = 0; t < nt; t++)
+      for (long t = 0; t < G; t++)
         if (!part[t].empty()) s += part[t][i * N + j];
       c[j] = s;
     }
@@ -390,9 +407,9 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
     return;
   }
   const long P = g.oh * g.ow;
-  const int nt = num_threads();
+  const int nt = int(group_count(g.n, K * g.co));
   std::vector<std::vector<float>> part(nt);
-  peach(g.n, M * K * g.co > kParallelWork, [&](long b, int t) {
+  pgroups(g.n, nt, M * K * g.co > kParallelWork, [&](long b, int t) {
     if (part[t].empty()) part[t].assign(size_t(K) * g.co, 0.f);
     float* col = scratch(size_t(P) * K);
     im2col(g, x + b * g.h * g.w * g.ci, col);
@@ -458,9 +475,9 @@ void dw_backprop_input_generic(const Conv& g, const float* dy, const float* w, f
 
 void dw_backprop_filter_generic(const Conv& g, const float* x, const float* dy, float* dw) {
   const long C = g.ci, KS = g.kh * g.kw * C;
-  const int nt = num_threads();
+  const int nt = int(group_count(g.n * g.oh, KS));
   std::vector<std::vector<float>> part(nt);
-  peach(g.n * g.oh, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int t) {
+  pgroups(g.n * g.oh, nt, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int t) {
         if (part[t].empty()) part[t].assign(size_t(KS), 0.f);
         float* acc = part[t].data();
         const long b = row / g.oh, oy = row % g.oh;
@@ -539,9 +556,9 @@ void dw3_forward(const Conv& g, const float* x, const float* w, float* y, bool f
 
 void dw3_backprop_filter(const Conv& g, const float* x, const float* dy, float* dw) {
   const long C = g.ci, KS = 9 * C;
-  const int nt = num_threads();
+  const int nt = int(group_count(g.n * g.oh, KS));
   std::vector<std::vector<float>> part(nt);
-  peach(g.n * g.oh, g.n * g.oh * g.ow * C * 9 > kParallelWork, [&](long row, int t) {
+  pgroups(g.n * g.oh, nt, g.n * g.oh * g.ow * C * 9 > kParallelWork, [&](long row, int t) {
     if (part[t].empty()) part[t].assign(size_t(KS), 0.f);
     float* accMem = part[t].data();
     const long b = row / g.oh, oy = row % g.oh;
@@ -659,12 +676,12 @@ void reduce_sum(const float* x, float* out, long outer, long mid, long inner, fl
     });
     return;
   }
-  const int nt = num_threads();
   for (long o = 0; o < outer; o++) {
     const float* xo = x + o * mid * inner;
-    std::vector<std::vector<double>> part(nt);
     const long blocks = (mid + 255) / 256;
-    peach(blocks, mid * inner > kParallelWork, [&](long bk, int t) {
+    const int nt = int(group_count(blocks, inner));
+    std::vector<std::vector<double>> part(nt);
+    pgroups(blocks, nt, mid * inner > kParallelWork, [&](long bk, int t) {
       std::vector<double>& acc = part[t];
       if (acc.empty()) acc.assign(size_t(inner), 0.0);
       float* blk = scratch(size_t(inner));
@@ -687,10 +704,10 @@ void reduce_sum(const float* x, float* out, long outer, long mid, long inner, fl
 // Per-channel sums over rows of [rows, C] arrays, two at once (BatchNorm / PReLU gradients): s1 = sum f1, s2 = sum f2.
 template <class F>
 void channel_sums2(long rows, long C, F f, double* s1, double* s2) {
-  const int nt = num_threads();
-  std::vector<std::vector<double>> p1(nt), p2(nt);
   const long blocks = (rows + 255) / 256;  // float sums over 256 rows, then into doubles
-  peach(blocks, rows * C > kParallelWork, [&](long bk, int t) {
+  const int nt = int(group_count(blocks, 2 * C));
+  std::vector<std::vector<double>> p1(nt), p2(nt);
+  pgroups(blocks, nt, rows * C > kParallelWork, [&](long bk, int t) {
     if (p1[t].empty()) { p1[t].assign(size_t(C), 0.0); p2[t].assign(size_t(C), 0.0); }
     float* b1 = scratch(size_t(2 * C));
     float* b2 = b1 + C;
@@ -1231,10 +1248,10 @@ napi_value bn_prelu_grad_entry(napi_env env, napi_callback_info info) {
   bn_affine(C, sc.p, off.p, mean.p, var.p, eps, mul.data(), add.data());
   const float *mu = mul.data(), *ad = add.data(), *ap = al.p, *mp = mean.p;
   // Three sums per channel: dOffset, sum dy (x - mean), dAlpha (channel_sums2 carries two; a third array beside it).
-  const int nt = num_threads();
-  std::vector<std::vector<double>> p1(nt), p2(nt), p3(nt);
   const long blocks = (rows + 255) / 256;
-  peach(blocks, x.n > kParallelWork, [&](long bk, int t) {
+  const int nt = int(group_count(blocks, 3 * C));
+  std::vector<std::vector<double>> p1(nt), p2(nt), p3(nt);
+  pgroups(blocks, nt, x.n > kParallelWork, [&](long bk, int t) {
     if (p1[t].empty()) { p1[t].assign(size_t(C), 0.0); p2[t].assign(size_t(C), 0.0); p3[t].assign(size_t(C), 0.0); }
     float* __restrict b1 = scratch(size_t(3 * C));
     float* __restrict b2 = b1 + C;

@@ -230,6 +230,23 @@ describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', fun
     });
   });
 
+  it('repeats itself bit for bit: a MobileFaceNet step\'s gradients and BatchNorm statistics are the same on every run (threaded sums are grouped, not per thread)', async () => {
+    await tf.setBackend(NATIVE_BACKEND);
+    const m = buildMobileFaceNet({ inputSize: 32, width: 0.5, embeddingDim: 16 }, 5);
+    const x = tf.tensor(seeded(8 * 32 * 32 * 3, 15), [8, 32, 32, 3]);
+    const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+    const once = () => {
+      const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.sum(tf.square(m.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar), vars);
+      const out = [value.dataSync()[0]!, ...vars.flatMap((v) => Array.from(grads[v.name]!.dataSync()))];
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const first = once();
+    for (let r = 0; r < 4; r++) expect(once(), `run ${r + 2}`).to.deep.equal(first);
+    tf.dispose(x);
+    m.dispose();
+  });
+
   /** A tiny MobileFaceNet-shaped net (conv s2, BN, PReLU, depthwise, pointwise, GDConv, linear embedding) at 12 px. */
   function tinyNet(): tf.LayersModel {
     const init = (seed: number) => tf.initializers.heNormal({ seed });
