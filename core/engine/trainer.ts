@@ -67,8 +67,9 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
   const weightDecay = st.optimizer.weightDecay;
   const studentVars = (): tf.Variable[] => r.student.model.trainableWeights.map((w) => w.read() as tf.Variable);
   const allVars = (): tf.Variable[] => [...studentVars(), ...r.strategy.variables()];
-  // Variables without weight decay (`decayBatchNorm: false`): BatchNorm γ/β of the student and those the strategy names.
-  const noDecay = (): Set<string> => st.optimizer.decayBatchNorm !== false ? new Set() : new Set([
+  // Variables without weight decay (`decayBatchNorm: false`): BatchNorm γ/β of the student and those the strategy names
+  // (both fixed once the stage is set up).
+  const noDecay: ReadonlySet<string> = st.optimizer.decayBatchNorm !== false ? new Set() : new Set([
     ...r.student.model.layers.filter((l) => l.getClassName() === 'BatchNormalization').flatMap((l) => l.trainableWeights.map((w) => (w.read() as tf.Variable).name)),
     ...(r.strategy.normalisationVariables?.() ?? []).map((v) => v.name),
   ]);
@@ -141,9 +142,8 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
         out[k] = (await v.data())[0]!;
         if (!Number.isFinite(out[k])) throw new NonFiniteLossError(k, out[k]!, step + 1);
       }
-      const skip = weightDecay > 0 ? noDecay() : undefined;
-      const decayed = skip
-        ? tf.tidy(() => Object.fromEntries(vars.filter((v) => grads[v.name]).map((v) => [v.name, skip.has(v.name) ? tf.clone(grads[v.name]!) : tf.add(grads[v.name]!, tf.mul(v, weightDecay))])))
+      const decayed = weightDecay > 0
+        ? tf.tidy(() => Object.fromEntries(vars.filter((v) => grads[v.name]).map((v) => [v.name, noDecay.has(v.name) ? tf.clone(grads[v.name]!) : tf.add(grads[v.name]!, tf.mul(v, weightDecay))])))
         : grads;
       opt.applyGradients(decayed as tf.NamedTensorMap);
       if (decayed !== grads) tf.dispose(decayed);

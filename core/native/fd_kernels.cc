@@ -172,6 +172,16 @@ void pgroups(long n, long G, bool parallel, F&& f) {
   });
 }
 
+// out[i] = the groups' partial sums added in group order (groups that got no item are empty).
+void add_partials(const std::vector<std::vector<float>>& part, long n, float* out) {
+  for (long i = 0; i < n; i++) {
+    float s = 0.f;
+    for (const auto& p : part)
+      if (!p.empty()) s += p[i];
+    out[i] = s;
+  }
+}
+
 // A per-thread scratch buffer of at least n floats (contents undefined).
 inline float* scratch(size_t n) {
   thread_local std::vector<float> buf;
@@ -415,12 +425,7 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
     im2col(g, x + b * g.h * g.w * g.ci, col);
     gemm_st(K, g.co, P, col, 1, K, dy + b * P * g.co, g.co, 1, part[t].data(), g.co, true);
   });
-  for (long i = 0; i < K * g.co; i++) {
-    float s = 0.f;
-    for (int t = 0; t < nt; t++)
-      if (!part[t].empty()) s += part[t][i];
-    dw[i] = s;
-  }
+  add_partials(part, K * g.co, dw);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -497,12 +502,7 @@ void dw_backprop_filter_generic(const Conv& g, const float* x, const float* dy, 
           }
         }
   });
-  for (long i = 0; i < KS; i++) {
-    float s = 0.f;
-    for (int t = 0; t < nt; t++)
-      if (!part[t].empty()) s += part[t][i];
-    dw[i] = s;
-  }
+  add_partials(part, KS, dw);
 }
 
 // The same kernels for 3x3 filters with channels a multiple of the vector width (every depthwise layer of a
@@ -589,12 +589,7 @@ void dw3_backprop_filter(const Conv& g, const float* x, const float* dy, float* 
       for (int q = 0; q < 9; q++) storeu(accMem + q * C + c, loadu(accMem + q * C + c) + acc[q]);
     }
   });
-  for (long i = 0; i < KS; i++) {
-    float s = 0.f;
-    for (int t = 0; t < nt; t++)
-      if (!part[t].empty()) s += part[t][i];
-    dw[i] = s;
-  }
+  add_partials(part, KS, dw);
 }
 
 void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
@@ -701,25 +696,35 @@ void reduce_sum(const float* x, float* out, long outer, long mid, long inner, fl
   }
 }
 
-// Per-channel sums over rows of [rows, C] arrays, two at once (BatchNorm / PReLU gradients): s1 = sum f1, s2 = sum f2.
+// Per-channel sums over rows of [rows, C] arrays, K at once (BatchNorm / PReLU statistics and gradients): f(r, b) adds
+// row r's terms into b[k*C + c] (float, over blocks of 256 rows), and s[k][c] gets the totals (double, groups added in
+// order: the same bits every run).
+template <int K, class F>
+void channel_sums(long rows, long C, F f, double* const (&s)[K]) {
+  const long blocks = (rows + 255) / 256;
+  const long G = group_count(blocks, K * C);
+  std::vector<std::vector<double>> p(G);
+  pgroups(blocks, G, rows * C > kParallelWork, [&](long bk, int t) {
+    if (p[t].empty()) p[t].assign(size_t(K * C), 0.0);
+    float* b = scratch(size_t(K * C));
+    std::fill(b, b + K * C, 0.f);
+    for (long r = bk * 256; r < std::min(rows, bk * 256 + 256); r++) f(r, b);
+    for (long i = 0; i < K * C; i++) p[t][i] += b[i];
+  });
+  for (int k = 0; k < K; k++)
+    for (long c = 0; c < C; c++) {
+      double v = 0;
+      for (long t = 0; t < G; t++)
+        if (!p[t].empty()) v += p[t][k * C + c];
+      s[k][c] = v;
+    }
+}
+
+// Two sums: f(r, b1, b2).
 template <class F>
 void channel_sums2(long rows, long C, F f, double* s1, double* s2) {
-  const long blocks = (rows + 255) / 256;  // float sums over 256 rows, then into doubles
-  const int nt = int(group_count(blocks, 2 * C));
-  std::vector<std::vector<double>> p1(nt), p2(nt);
-  pgroups(blocks, nt, rows * C > kParallelWork, [&](long bk, int t) {
-    if (p1[t].empty()) { p1[t].assign(size_t(C), 0.0); p2[t].assign(size_t(C), 0.0); }
-    float* b1 = scratch(size_t(2 * C));
-    float* b2 = b1 + C;
-    std::fill(b1, b1 + 2 * C, 0.f);
-    for (long r = bk * 256; r < std::min(rows, bk * 256 + 256); r++) f(r, b1, b2);
-    for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; }
-  });
-  for (long c = 0; c < C; c++) {
-    s1[c] = s2[c] = 0;
-    for (int t = 0; t < nt; t++)
-      if (!p1[t].empty()) { s1[c] += p1[t][c]; s2[c] += p2[t][c]; }
-  }
+  double* const s[2] = {s1, s2};
+  channel_sums<2>(rows, C, [&](long r, float* b) { f(r, b, b + C); }, s);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1247,25 +1252,15 @@ napi_value bn_prelu_grad_entry(napi_env env, napi_callback_info info) {
   std::vector<float> mul(C), add(C);
   bn_affine(C, sc.p, off.p, mean.p, var.p, eps, mul.data(), add.data());
   const float *mu = mul.data(), *ad = add.data(), *ap = al.p, *mp = mean.p;
-  // Three sums per channel: dOffset, sum dy (x - mean), dAlpha (channel_sums2 carries two; a third array beside it).
-  const long blocks = (rows + 255) / 256;
-  const int nt = int(group_count(blocks, 3 * C));
-  std::vector<std::vector<double>> p1(nt), p2(nt), p3(nt);
-  pgroups(blocks, nt, x.n > kParallelWork, [&](long bk, int t) {
-    if (p1[t].empty()) { p1[t].assign(size_t(C), 0.0); p2[t].assign(size_t(C), 0.0); p3[t].assign(size_t(C), 0.0); }
-    float* __restrict b1 = scratch(size_t(3 * C));
-    float* __restrict b2 = b1 + C;
-    float* __restrict b3 = b2 + C;
-    std::fill(b1, b1 + 3 * C, 0.f);
-    for (long r = bk * 256; r < std::min(rows, bk * 256 + 256); r++)
-      bn_prelu_grad_sums_row(C, dz.p + r * C, x.p + r * C, mu, ad, ap, mp, b1, b2, b3);
-    for (long c = 0; c < C; c++) { p1[t][c] += b1[c]; p2[t][c] += b2[c]; p3[t][c] += b3[c]; }
-  });
+  // Three sums per channel: dOffset, sum dy (x - mean), dAlpha.
+  std::vector<double> sums(size_t(3 * C));
+  double* const tot[3] = {sums.data(), sums.data() + C, sums.data() + 2 * C};
+  channel_sums<3>(
+      rows, C,
+      [&](long r, float* b) { bn_prelu_grad_sums_row(C, dz.p + r * C, x.p + r * C, mu, ad, ap, mp, b, b + C, b + 2 * C); }, tot);
   std::vector<float> k(C), a(C), b(C);
   for (long c = 0; c < C; c++) {
-    double s1 = 0, s2 = 0, s3 = 0;
-    for (int t = 0; t < nt; t++)
-      if (!p1[t].empty()) { s1 += p1[t][c]; s2 += p2[t][c]; s3 += p3[t][c]; }
+    const double s1 = tot[0][c], s2 = tot[1][c], s3 = tot[2][c];
     const double r = 1.0 / std::sqrt(double(var.p[c]) + eps);
     db.p[c] = float(s1);
     ds.p[c] = float(s2 * r);

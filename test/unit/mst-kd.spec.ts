@@ -35,6 +35,9 @@ function labelled(labels: number[], size = 16): DataSource {
 }
 
 const eaf = { kind: 'elastic-arcface', s: 8, m: 0.5, sigma: 0, initStd: 0.01 };
+/** A one-layer conv student on 16 px inputs. */
+const tinyStudent = (dim: number) =>
+  new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: dim }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
 const close = (got: ArrayLike<number>, want: number[], tol = 1e-5) => {
   expect(got.length).to.equal(want.length);
   Array.from(got).forEach((g, i) => expect(g, `element ${i}`).to.be.closeTo(want[i]!, tol));
@@ -122,7 +125,7 @@ describe('mst-kd', () => {
   });
 
   it('the adaptor stage trains only the adaptor and head, leaves the student alone, and keeps the tensor count flat', async () => {
-    const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 5 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
+    const student = tinyStudent(5);
     const before = student.model.getWeights().map((w) => Array.from(w.dataSync()));
     const m = multi();
     const s = await adaptorStrategy(dir, { adaptor: 'dldpo', head: { ...eaf, s: 16, sigma: 0.0125 } }, m);
@@ -139,7 +142,7 @@ describe('mst-kd', () => {
   });
 
   it('hands on the adaptor of the epoch with the lowest summed loss (§2.3 step 5), and the selection survives a checkpoint', async () => {
-    const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 5 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
+    const student = tinyStudent(5);
     const make = async () => {
       const s = await mstAdaptor.create(mstAdaptorOptions.parse({ hidden: H, outputDim: O, head: { ...eaf, s: 16 } }), testContext(dir));
       await s.init({ student: {} as Student, teacher: multi(), rng: new Rng(1), seed: 3, classes: C, images: 6 }); // epoch = ⌈6/3⌉ = 2 steps
@@ -179,7 +182,7 @@ describe('mst-kd', () => {
   it('selectBy last hands on the last weights', async () => {
     const s = await mstAdaptor.create(mstAdaptorOptions.parse({ hidden: H, outputDim: O, head: { ...eaf, s: 16 }, selectBy: 'last' }), testContext(dir));
     await s.init({ student: {} as Student, teacher: multi(), rng: new Rng(1), seed: 3, classes: C, images: 6 });
-    const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 5 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
+    const student = tinyStudent(5);
     const { ctx, opt } = stepContext({ strategy: s, student, teacher: multi(), data: labelled([0, 2, 1]), batchSize: 3, apply: true, lr: -0.05 });
     for (let i = 0; i < 6; i++) await s.step(ctx);
     const last = s.variables().slice(0, 2).map((v) => Array.from(v.dataSync()));
@@ -189,7 +192,7 @@ describe('mst-kd', () => {
   });
 
   it('a sample the source flipped gets the unflipped image\'s target (reference); flipTargets true the flipped one\'s', async () => {
-    const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 4 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
+    const student = tinyStudent(4);
     // A teacher that sees left from right: the mean of each quarter of columns.
     const sided: Teacher = { ...fixedTeacher('sided', [[1, 0, 0, 0]]),
       async embed(x) { return tf.tidy(() => tf.concat([0, 4, 8, 12].map((c) => tf.mean(tf.slice(x, [0, 0, c, 0], [-1, -1, 4, -1]), [1, 2, 3], true)), 1).reshape([x.shape[0], 4]) as tf.Tensor2D); } };
@@ -225,7 +228,7 @@ describe('mst-kd', () => {
   });
 
   it('mst-kd logs λ·MSE(n(a), n(s)) (+ the EAF identity term), refuses a dimension mismatch, and keeps the tensor count flat', async () => {
-    const student = new LayersStudent('s', buildConvStudent({ inputSize: 16, widths: [8], embeddingDim: 4 }, 3), { inputSize: [16, 16], colour: 'rgb', normalise: 'symmetric', crop: '' });
+    const student = tinyStudent(4);
     const targets = fixedTeacher('adaptor', p2);
     const mismatch = await mstKd.create(mstKdOptions.parse({}), testContext(dir));
     let err: Error | undefined;

@@ -51,11 +51,11 @@ export function registerNativeBackend(): AddonResult {
 
 /**
  * The most bytes of disposed outputs kept for reuse: FACEDISTILL_POOL_MB, else a quarter of the RAM. A training step
- * reuses what the previous one freed, so the pool settles near one step's peak (2.9 GB for a 112 px MobileFaceNet at
- * batch 32); with a 1 GiB cap that step ran at 865 ms instead of 523 ms.
+ * reuses what the previous one freed, so the pool settles near what one step frees (2.5 GB for a 112 px MobileFaceNet
+ * at batch 32); with a 1 GiB cap that step ran at 865 ms instead of 523 ms.
  */
 function poolCapBytes(): number {
-  const mb = Number(process.env.FACEDISTILL_POOL_MB);
-  if (Number.isFinite(mb) && mb >= 0 && process.env.FACEDISTILL_POOL_MB !== '') return mb * 2 ** 20;
+  const v = process.env.FACEDISTILL_POOL_MB, mb = Number(v);
+  if (v && Number.isFinite(mb) && mb >= 0) return mb * 2 ** 20;
   return os.totalmem() / 4;
 }

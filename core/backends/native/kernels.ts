@@ -52,8 +52,6 @@ function f32(b: CpuStorage, t: tf.TensorInfo): Float32Array {
   return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
 }
 
-/** Where output buffers come from (set by nativeKernelConfigs): the kernel overwrites all of it. */
-let alloc: (n: number) => Float32Array = (n) => new Float32Array(n);
 
 function out(b: CpuStorage, shape: number[], values: Float32Array | Uint8Array, dtype: tf.DataType = 'float32'): tf.TensorInfo {
   return b.makeTensorInfo(shape, dtype, values);
@@ -94,7 +92,8 @@ const fmt = (f: ConvAttrs['dataFormat']) => tf.backend_util.convertConv2DDataFor
 
 /** Builds the kernel table. `reference(name)` is the cpu backend's kernel of that name (the fallback). */
 export function nativeKernelConfigs(k: NativeKernels, backendName: string, reference: (name: string) => KernelFunc, pool?: BufferPool): tf.KernelConfig[] {
-  if (pool) alloc = (n) => pool.take(n);
+  // Output buffers, which the kernels overwrite whole: recycled ones where the backend has a pool.
+  const alloc = pool ? (n: number) => pool.take(n) : (n: number) => new Float32Array(n);
   const kernel = (kernelName: string, run: (inputs: Inputs, b: CpuStorage, attrs: Attrs) => tf.TensorInfo | tf.TensorInfo[] | null): tf.KernelConfig => {
     const fallback = reference(kernelName);
     return {
