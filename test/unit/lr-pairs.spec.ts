@@ -44,6 +44,9 @@ describe('lr-pairs (low-resolution evaluation pairs, strategy-specs §4.5 B1)', 
       for (let i = 0; i < 16; i++) expect(v[1]![i]![j]![0], `row ${i} column ${j}`).to.be.closeTo(want, 1e-2);
     }
     x.dispose();
+    const n = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) (await p.load([sampleKey('ramp')])).dispose();
+    expect(tf.memory().numTensors, 'loads leave nothing behind').to.equal(n);
   });
 
   it('names the degradation in its protocol and keeps evaluation caches apart per r', async () => {

@@ -221,6 +221,9 @@ describe('mst-kd', () => {
       await s.init({ student, teacher: sided, rng: new Rng(1), seed: 2 });
       const probe = stepContext({ strategy: s, student, teacher: sided, data: source, batchSize: 2, apply: false });
       expect((await s.step(probe.ctx)).mst_kd, `flipTargets ${flipTargets}`).to.be.closeTo(want, 1e-4 * want);
+      const n = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) await s.step(probe.ctx);
+      expect(tf.memory().numTensors, `tensor count, flipTargets ${flipTargets}`).to.equal(n);
       probe.opt.dispose(); s.dispose();
     }
     tf.dispose([ramp, asSeen.images]);
