@@ -6,6 +6,7 @@ import type { BackendName } from '../recipe/schema.js';
 import type { Logger } from '../util/logger.js';
 import { installFusedGradients } from './fused-gradients.js';
 import { NATIVE_BACKEND, registerNativeBackend } from './native/backend.js';
+import { registerTransformKernels } from './transform-kernel.js';
 import { registerWasmGradKernels } from './wasm-grad-kernels.js';
 
 const require = createRequire(import.meta.url);
@@ -95,6 +96,7 @@ export async function selectBackend(pref: BackendName, log?: Logger): Promise<Ba
       }
     }
   }
+  registerTransformKernels();
   await tf.ready();
   log?.info(`backend: ${choice.name} (${choice.pkg}) — ${choice.reason}`);
   return choice;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { registerTransformKernels } from '../backends/transform-kernel.js';
 
 /** A point (x, y) in pixel coordinates; pixel centres at integers. */
 export type Point = readonly [number, number];
@@ -51,6 +52,7 @@ export function inverseSimilarity(m: readonly number[]): [number, number, number
  */
 export function alignFaces(images: tf.Tensor4D, landmarks: readonly (readonly Point[])[], size = 112, dst: readonly Point[] = templateFor(size)): tf.Tensor4D {
   const transforms = landmarks.map((lm) => inverseSimilarity(similarityTransform(lm, dst)));
+  registerTransformKernels();
   return tf.tidy(() => tf.image.transform(images, tf.tensor2d(transforms.flat(), [transforms.length, 8]), 'bilinear', 'constant', 0, [size, size]));
 }
 
