@@ -12,6 +12,8 @@ import { planRuns } from '../ablation/cells.js';
 import { isFinished } from '../ablation/results.js';
 import { runAblation } from '../ablation/runner.js';
 import { stopWhenStdinCloses } from './parent-watch.js';
+import { CacheError, cacheRootOf, clearCache, formatBytes, listCache, listingJson, nFiles, renderClear, renderListing, shown } from '../cache/store.js';
+import { CACHE_KINDS } from '../cache/kinds.js';
 import { readAblation } from '../ablation/spec.js';
 import { RecipeError } from '../recipe/errors.js';
 import { recipeJsonSchema } from '../recipe/json-schema.js';
@@ -21,6 +23,7 @@ import { renderReport } from '../report/markdown.js';
 import { writeFileAtomic, writeJsonAtomic, ensureDir } from '../util/fs.js';
 import { stderrLogger } from '../util/logger.js';
 import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import type { Teacher } from '../interfaces/teacher.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -159,6 +162,52 @@ export async function main(argv: readonly string[], modules: readonly ContainerM
       }
       process.stdout.write(JSON.stringify(recipeJsonSchema(ContributionRegistry.fromContainer(root)), null, 2) + '\n');
     });
+
+  const cache = program.command('cache')
+    .description('list, size and clear the shared caches (teacher and evaluation embeddings, landmarks, detected faces, fitted generators)')
+    .addHelpText('after', `\nThe cache folder is runs/.cache (relative to the working directory), <DIR>/.cache with --runs-dir DIR, or DIR with --cache-dir DIR (a recipe's cacheDir:).\nKinds: ${CACHE_KINDS.map((k) => k.name).join(', ')}.\n\nExamples:\n  npx facedistill cache ls\n  npx facedistill cache clear eval-embeddings --yes\n`);
+  // Cache errors (missing folder, not a cache folder, unknown kind) are bad input: one line, exit 2.
+  const cacheAction = <A extends unknown[]>(f: (...a: A) => Promise<void>) => async (...a: A) => {
+    try {
+      await f(...a);
+    } catch (e) {
+      if (!(e instanceof CacheError)) throw e;
+      process.stderr.write(`error: ${e.message}\n`);
+      throw new CommanderError(2, 'facedistill.cache', e.message);
+    }
+  };
+  type CacheDirOptions = { runsDir?: string; cacheDir?: string };
+  const cacheDirOptions = (c: Command) => c
+    .option('--runs-dir <dir>', 'the runs folder whose .cache to use (default: runs)')
+    .option('--cache-dir <dir>', 'the cache folder itself (a recipe\'s cacheDir:)');
+  cacheDirOptions(cache.command('ls')
+    .description('one row per cache kind: files, size, newest file; and the total'))
+    .option('--json', 'print the listing as JSON on stdout')
+    .addHelpText('after', '\nExample:\n  npx facedistill cache ls --runs-dir runs --json\n')
+    .action(cacheAction(async (o: CacheDirOptions & { json?: boolean }) => {
+      const listing = await listCache(cacheRootOf(o));
+      process.stdout.write(o.json ? JSON.stringify(listingJson(listing)) + '\n' : renderListing(listing));
+    }));
+  cacheDirOptions(cache.command('clear')
+    .description('delete the files of the given cache kinds (all kinds when none are given); they are recomputed when next needed')
+    .argument('[kinds...]', `cache kinds: ${CACHE_KINDS.map((k) => k.name).join(', ')}`))
+    .option('--yes', 'do not ask (needed when stdin is not a terminal)')
+    .option('--dry-run', 'delete nothing: print what would be removed')
+    .addHelpText('after', '\nOnly files inside the known kind folders are deleted; symbolic links are never followed. Do not clear while runs are using the cache.\n\nExamples:\n  npx facedistill cache clear --yes\n  npx facedistill cache clear teacher-embeddings eval-embeddings --cache-dir /data/fd-cache --dry-run\n')
+    .action(cacheAction(async (kinds: string[], o: CacheDirOptions & { yes?: boolean; dryRun?: boolean }) => {
+      const root = cacheRootOf(o);
+      const plan = await clearCache(root, kinds, { dryRun: true });
+      if (o.dryRun || plan.total.files === 0) { process.stdout.write(renderClear(o.dryRun ? plan : { ...plan, dryRun: false })); return; }
+      if (!o.yes) {
+        const what = `${nFiles(plan.total.files)} (${formatBytes(plan.total.bytes)}) of ${plan.removed.filter((k) => k.files > 0).map((k) => k.kind).join(', ')} in ${shown(plan.root)}`;
+        if (!process.stdin.isTTY) throw new CacheError(`cache clear would remove ${what}; add --yes to remove them (or --dry-run to list them)`);
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question(`remove ${what}? [y/N] `);
+        rl.close();
+        if (!/^y(es)?$/i.test(answer.trim())) { process.stderr.write('nothing removed\n'); return; }
+      }
+      process.stdout.write(renderClear(await clearCache(root, kinds)));
+    }));
 
   program.command('list')
     .description('list the registered component kinds per slot')

@@ -4,14 +4,24 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Batch, SampleKey } from '../interfaces/data-source.js';
 import type { Teacher } from '../interfaces/teacher.js';
+import { PREPROCESSING_VERSION } from '../cache/preprocessing-version.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { hashJson } from '../util/hash.js';
 
 /**
+ * The file name key of a teacher's embeddings of a data list: (teacher weights hash, input
+ * contract, data list hash, preprocessing version). Any change of a part gives another file.
+ */
+export function teacherCacheKey(teacher: Pick<Teacher, 'weightsHash' | 'contract'>, dataListHash: string, preprocessingVersion = PREPROCESSING_VERSION): string {
+  return hashJson({ weights: teacher.weightsHash, contract: teacher.contract, data: dataListHash, preprocessing: preprocessingVersion }).slice(0, 24);
+}
+
+/**
  * Teacher embeddings computed once per image. In memory for the run, and on disk under
- * `<runsDir>/.cache/teacher-embeddings/` keyed by (teacher weights hash, preprocessing
- * contract, data list hash), so other runs and ablation cells over the same images reuse
- * them; any change of a key part gives another file.
+ * `<runsDir>/.cache/teacher-embeddings/` keyed by `teacherCacheKey` (teacher weights hash,
+ * preprocessing contract, data list hash, PREPROCESSING_VERSION), so other runs and ablation
+ * cells over the same images reuse them; any change of a key part gives another file, and a
+ * file whose header names another preprocessing version is never read.
  */
 export class TeacherCache {
   private readonly rows = new Map<SampleKey, Float32Array>();
@@ -20,10 +30,9 @@ export class TeacherCache {
   misses = 0;
   readonly file?: string;
 
-  constructor(readonly teacher: Teacher, cacheDir?: string, dataListHash?: string) {
+  constructor(readonly teacher: Teacher, cacheDir?: string, dataListHash?: string, readonly preprocessingVersion = PREPROCESSING_VERSION) {
     if (cacheDir && dataListHash) {
-      const key = hashJson({ weights: teacher.weightsHash, contract: teacher.contract, data: dataListHash }).slice(0, 24);
-      this.file = path.join(cacheDir, 'teacher-embeddings', `${key}.bin`);
+      this.file = path.join(cacheDir, 'teacher-embeddings', `${teacherCacheKey(teacher, dataListHash, preprocessingVersion)}.bin`);
     }
   }
 
@@ -31,7 +40,8 @@ export class TeacherCache {
   async load(): Promise<number> {
     if (!this.file || !existsSync(this.file)) return 0;
     const file = decodeCacheFile(await readFile(this.file));
-    if (!file || file.dim !== this.teacher.embeddingDim) return 0; // torn or foreign: recompute
+    // Torn, foreign or from other preprocessing code: recompute.
+    if (!file || file.dim !== this.teacher.embeddingDim || file.preprocessing !== this.preprocessingVersion) return 0;
     file.keys.forEach((k, i) => this.rows.set(k, file.data.subarray(i * file.dim, (i + 1) * file.dim)));
     this.saved = this.rows.size;
     return this.rows.size;
@@ -44,7 +54,7 @@ export class TeacherCache {
     const keys = [...this.rows.keys()];
     const data = new Float32Array(keys.length * d);
     keys.forEach((k, i) => data.set(this.rows.get(k)!, i * d));
-    await writeFileAtomic(this.file, encodeCacheFile({ teacher: this.teacher.name, dim: d, keys }, data));
+    await writeFileAtomic(this.file, encodeCacheFile({ teacher: this.teacher.name, dim: d, preprocessing: this.preprocessingVersion, keys }, data));
     this.saved = keys.length;
   }
 
@@ -83,7 +93,7 @@ export class TeacherCache {
 // would silently pair images with the wrong embeddings.
 const MAGIC = 'FDTC1\n';
 
-function encodeCacheFile(header: { teacher: string; dim: number; keys: readonly SampleKey[] }, data: Float32Array): Uint8Array {
+function encodeCacheFile(header: { teacher: string; dim: number; preprocessing: number; keys: readonly SampleKey[] }, data: Float32Array): Uint8Array {
   const head = new TextEncoder().encode(JSON.stringify(header));
   const pad = (4 - ((MAGIC.length + 4 + head.length) % 4)) % 4; // rows start 4-byte aligned
   const out = new Uint8Array(MAGIC.length + 4 + head.length + pad + data.byteLength);
@@ -95,13 +105,13 @@ function encodeCacheFile(header: { teacher: string; dim: number; keys: readonly 
   return out;
 }
 
-function decodeCacheFile(b: Buffer): { dim: number; keys: SampleKey[]; data: Float32Array } | undefined {
+function decodeCacheFile(b: Buffer): { dim: number; preprocessing?: number; keys: SampleKey[]; data: Float32Array } | undefined {
   if (b.length < MAGIC.length + 4 || b.subarray(0, MAGIC.length).toString('latin1') !== MAGIC) return undefined;
   const headLen = b.readUInt32LE(MAGIC.length);
   const start = MAGIC.length + 4 + headLen;
   if (start > b.length || (b.length - start) % 4 !== 0) return undefined;
-  let header: { dim: number; keys: SampleKey[] };
+  let header: { dim: number; preprocessing?: number; keys: SampleKey[] };
   try { header = JSON.parse(b.subarray(MAGIC.length + 4, start).toString('utf8')) as typeof header; } catch { return undefined; }
   const data = new Float32Array(b.buffer.slice(b.byteOffset + start, b.byteOffset + b.length));
-  return data.length === header.keys.length * header.dim ? { dim: header.dim, keys: header.keys, data } : undefined;
+  return data.length === header.keys.length * header.dim ? { dim: header.dim, preprocessing: header.preprocessing, keys: header.keys, data } : undefined;
 }

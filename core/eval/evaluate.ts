@@ -4,6 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { PairGroups, PairSource, VerificationPair } from '../interfaces/pair-source.js';
 import type { SampleKey } from '../interfaces/data-source.js';
+import { PREPROCESSING_VERSION } from '../cache/preprocessing-version.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { decisionAgreement, meanCosine, spearman } from './agreement.js';
 import { evaluateGroups, type FairnessSettings, type GroupEvaluation } from './groups.js';
@@ -87,14 +88,39 @@ function normaliseRows(data: Float32Array, dim: number): void {
   }
 }
 
-/** Embeds every image of the pair set once (flip test: g(x) + g(flip(x)), then n(·)). */
-export async function embedImages(set: PairSet, embed: EmbedFn, s: EvalSettings, cacheFile?: string, modelHash = '', onProgress?: (done: number, total: number) => void): Promise<{ table: EmbeddingTable; seconds: number }> {
-  const tag = `${set.listHash}|${modelHash}|flip=${s.flip}`;
+/**
+ * What a cached embedding file must have been computed from to be reused: the pair set's list
+ * hash (its images and the source's options, e.g. lfw-pairs' align/alignZoom), the model, the
+ * flip test and the version of the image preparation code.
+ */
+export function embeddingCacheTag(listHash: string, modelHash: string, flip: boolean, preprocessingVersion = PREPROCESSING_VERSION): string {
+  return `${listHash}|${modelHash}|flip=${flip}|preprocessing=${preprocessingVersion}`;
+}
+
+async function readEmbeddingMeta(file: string): Promise<{ tag: string; dim: number; n: number } | undefined> {
+  try {
+    const m = JSON.parse(await readFile(file, 'utf8')) as { tag?: unknown; dim?: unknown; n?: unknown };
+    return typeof m.tag === 'string' && typeof m.dim === 'number' && typeof m.n === 'number' ? { tag: m.tag, dim: m.dim, n: m.n } : undefined;
+  } catch {
+    return undefined; // torn or foreign: recompute
+  }
+}
+
+/**
+ * Embeds every image of the pair set once (flip test: g(x) + g(flip(x)), then n(·)). With a
+ * `cacheFile`, reuses it only when its tag (`embeddingCacheTag`) matches, else recomputes and
+ * overwrites it. `preprocessingVersion` is PREPROCESSING_VERSION but for tests.
+ */
+export async function embedImages(set: PairSet, embed: EmbedFn, s: EvalSettings, cacheFile?: string, modelHash = '', onProgress?: (done: number, total: number) => void, preprocessingVersion = PREPROCESSING_VERSION): Promise<{ table: EmbeddingTable; seconds: number }> {
+  const tag = embeddingCacheTag(set.listHash, modelHash, s.flip, preprocessingVersion);
   if (cacheFile && existsSync(cacheFile) && existsSync(cacheFile + '.json')) {
-    const meta = JSON.parse(await readFile(cacheFile + '.json', 'utf8')) as { tag: string; dim: number; n: number };
-    if (meta.tag === tag && meta.n === set.images.length) {
+    const meta = await readEmbeddingMeta(cacheFile + '.json');
+    if (meta?.tag === tag && meta.n === set.images.length) {
       const b = await readFile(cacheFile);
-      return { table: new EmbeddingTable(set.images, meta.dim, new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))), seconds: 0 };
+      // A data file of another shape (torn, or written beside another meta) is recomputed.
+      if (b.byteLength === set.images.length * meta.dim * 4) {
+        return { table: new EmbeddingTable(set.images, meta.dim, new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))), seconds: 0 };
+      }
     }
   }
   const t0 = performance.now();
@@ -175,8 +201,9 @@ export function agreement(teacher: { table: EmbeddingTable; dist: Float64Array; 
 
 /**
  * A frozen model's evaluation embeddings in the shared cache folder, one file per (model, pair
- * set, flip): every run and ablation cell with that teacher and benchmark reuses them.
+ * set, flip, preprocessing version): every run and ablation cell with that teacher and benchmark
+ * reuses them, and a bump of PREPROCESSING_VERSION names another file (the old one is never read).
  */
-export function sharedEmbeddingCacheFile(cacheDir: string, model: string, key: string): string {
-  return path.join(cacheDir, 'eval-embeddings', `${model.replace(/[^A-Za-z0-9._-]/g, '_')}-${key.slice(0, 16)}.embeddings.f32`);
+export function sharedEmbeddingCacheFile(cacheDir: string, model: string, key: string, preprocessingVersion = PREPROCESSING_VERSION): string {
+  return path.join(cacheDir, 'eval-embeddings', `${model.replace(/[^A-Za-z0-9._-]/g, '_')}-${key.slice(0, 16)}-p${preprocessingVersion}.embeddings.f32`);
 }

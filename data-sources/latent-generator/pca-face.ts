@@ -6,6 +6,7 @@ import {
   componentField, contribution, disposeBatch, hashJson,
   type BuildContext, type DataSource, type DataSourceInfo, type Logger,
 } from '../../core/index.js';
+import { PREPROCESSING_VERSION } from '../../core/cache/preprocessing-version.js';
 import { LatentStream } from './latent-stream.js';
 import { fitPca, type PcaModel } from './pca-fit.js';
 import { loadPcaModel, savePcaModel } from './pca-model-file.js';
@@ -44,6 +45,14 @@ async function readFitImages(src: DataSource, count: number, size: number): Prom
   return out;
 }
 
+/**
+ * The key of a fit (its default file name under `<cacheDir>/pca-face/`, and the hash a saved
+ * model file must carry to be reused): fit inputs, options and the preprocessing version.
+ */
+export function pcaFitHash(o: Pick<Options, 'fitOn' | 'size' | 'components'>, listHash: string, count: number, seed: number | null, preprocessingVersion = PREPROCESSING_VERSION): string {
+  return hashJson({ v: 1, fitOn: o.fitOn, listHash, count, size: o.size, components: o.components, seed, preprocessing: preprocessingVersion }).slice(0, 24);
+}
+
 /** Fits the model on `fitOn`, or loads the saved fit of the same inputs. */
 async function fittedModel(o: Options, ctx: BuildContext, log: Logger): Promise<{ model: PcaModel; hash: string; source: string }> {
   const src = await ctx.build('data', o.fitOn);
@@ -51,8 +60,9 @@ async function fittedModel(o: Options, ctx: BuildContext, log: Logger): Promise<
     const info = await src.init();
     const count = Math.min(o.maxImages, info.images);
     if (count <= o.components) throw new Error(`pca-face: ${o.components} components need more than ${o.components} fit images; fitOn (${info.name}) gives ${count} (maxImages ${o.maxImages})`);
-    // The images one sampler pass picks depend on the seed only when it picks a subset.
-    const hash = hashJson({ v: 1, fitOn: o.fitOn, listHash: info.listHash, count, size: o.size, components: o.components, seed: count < info.images ? ctx.seed : null }).slice(0, 24);
+    // The images one sampler pass picks depend on the seed only when it picks a subset. How
+    // fitOn prepared them (PREPROCESSING_VERSION) is in the key too, so a fix refits.
+    const hash = pcaFitHash(o, info.listHash, count, count < info.images ? ctx.seed : null);
     const file = o.modelFile ? ctx.resolvePath(o.modelFile) : path.join(ctx.cacheDir, 'pca-face', `${hash}.pcaf`);
     if (existsSync(file)) {
       const saved = await loadPcaModel(file);

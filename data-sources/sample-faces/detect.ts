@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { decodeImage, ensureDir, faceApiModelDir, hashFiles, loadFaceApi, writeFileAtomic, type Logger } from '../../core/index.js';
+import { PREPROCESSING_VERSION } from '../../core/cache/preprocessing-version.js';
 import { alignFaces, ARCFACE_TEMPLATE, type Point } from '../../core/images/align.js';
 import { FaceLandmarker } from '../../core/images/landmarks.js';
 
@@ -43,14 +44,15 @@ export function contextTemplate(): Point[] {
  * Detects faces with face-api's SSD MobileNet (weights from node_modules) and stores square
  * context crops around each box; with `align`, face-api's 68-point landmarks (reduced to 5)
  * warp each face by a similarity onto the ArcFace template instead (strategy-specs §7.9).
- * Cached on disk by the hash of photos + model weights + options.
+ * Cached on disk (`<cacheDir>/sample-faces/<key>/`) by the hash of photos + model weights +
+ * options + the preprocessing version (PREPROCESSING_VERSION; injectable for tests).
  */
-export async function detectSampleFaces(cacheDir: string, minConfidence: number, log: Logger, align = false): Promise<FaceCrops> {
+export async function detectSampleFaces(cacheDir: string, minConfidence: number, log: Logger, align = false, preprocessingVersion = PREPROCESSING_VERSION): Promise<FaceCrops> {
   const photos = samplePhotos();
   if (photos.length === 0) throw new Error('sample-faces: the @vladmandic/face-api demo photos are missing from node_modules');
   const modelDir = faceApiModelDir();
   const weights = [path.join(modelDir, 'ssd_mobilenetv1_model.bin'), ...(align ? [path.join(modelDir, 'face_landmark_68_model.bin')] : [])];
-  const hash = (await hashFiles([...photos, ...weights])).slice(0, 16) + `-c${minConfidence}${align ? '-aligned' : ''}`;
+  const hash = (await hashFiles([...photos, ...weights])).slice(0, 16) + `-c${minConfidence}${align ? '-aligned' : ''}-p${preprocessingVersion}`;
   const dir = path.join(cacheDir, 'sample-faces', hash);
   const dataFile = path.join(dir, 'crops.u8');
   const metaFile = path.join(dir, 'crops.json');
