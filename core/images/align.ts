@@ -51,9 +51,50 @@ export function inverseSimilarity(m: readonly number[]): [number, number, number
  * (cv2.warpAffine(img, M, (size, size), borderValue=0)). images: [N, H, W, 3].
  */
 export function alignFaces(images: tf.Tensor4D, landmarks: readonly (readonly Point[])[], size = 112, dst: readonly Point[] = templateFor(size)): tf.Tensor4D {
-  const transforms = landmarks.map((lm) => inverseSimilarity(similarityTransform(lm, dst)));
+  return warpFaces(images, landmarks.map((lm) => inverseSimilarity(similarityTransform(lm, dst))), size);
+}
+
+/** Warps images[i] by the output → input map transforms[i] (8 numbers, tf.image.transform's) to size×size; bilinear, 0 outside. */
+export function warpFaces(images: tf.Tensor4D, transforms: readonly (readonly number[])[], size: number): tf.Tensor4D {
   registerTransformKernels();
   return tf.tidy(() => tf.image.transform(images, tf.tensor2d(transforms.flat(), [transforms.length, 8]), 'bilinear', 'constant', 0, [size, size]));
+}
+
+/**
+ * dlib's mean face shape for landmarks 17–67 in a unit square (dlib `get_face_chip_details`, image_transforms/
+ * interpolation.h), the frame dlib's face-recognition ResNet was trained on (`get_face_chip_details(shape, 150, 0.25)`).
+ */
+const DLIB_MEAN_FACE_X = [
+  0.000213256, 0.0752622, 0.18113, 0.29077, 0.393397, 0.586856, 0.689483, 0.799124, 0.904991, 0.98004, 0.490127, 0.490127,
+  0.490127, 0.490127, 0.36688, 0.426036, 0.490127, 0.554217, 0.613373, 0.121737, 0.187122, 0.265825, 0.334606, 0.260918,
+  0.182743, 0.645647, 0.714428, 0.793132, 0.858516, 0.79751, 0.719335, 0.254149, 0.340985, 0.428858, 0.490127, 0.551395,
+  0.639268, 0.726104, 0.642159, 0.556721, 0.490127, 0.423532, 0.338094, 0.290379, 0.428096, 0.490127, 0.552157, 0.689874,
+  0.553364, 0.490127, 0.42689,
+];
+const DLIB_MEAN_FACE_Y = [
+  0.106454, 0.038915, 0.0187482, 0.0344891, 0.0773906, 0.0773906, 0.0344891, 0.0187482, 0.038915, 0.106454, 0.203352, 0.307009,
+  0.409805, 0.515625, 0.587326, 0.609345, 0.628106, 0.609345, 0.587326, 0.216423, 0.178758, 0.179852, 0.231733, 0.245099,
+  0.244077, 0.231733, 0.179852, 0.178758, 0.216423, 0.244077, 0.245099, 0.780233, 0.745405, 0.727388, 0.742578, 0.727388,
+  0.745405, 0.780233, 0.864805, 0.902192, 0.909281, 0.902192, 0.864805, 0.784792, 0.778746, 0.785343, 0.778746, 0.784792,
+  0.824182, 0.831803, 0.824182,
+];
+/** The landmarks dlib fits the chip to: 27–54 and 60–64 (no jaw, eyebrows or lower lip). */
+export const DLIB_CHIP_POINTS: readonly number[] = Array.from({ length: 68 }, (_, i) => i)
+  .filter((i) => i >= 27 && !(i >= 55 && i <= 59) && !(i >= 65 && i <= 67));
+
+/** Where dlib puts landmark i (one of DLIB_CHIP_POINTS) in a size×size chip with `padding` (fraction of the face). */
+export function dlibChipPoint(i: number, size: number, padding: number): Point {
+  return [size * (padding + DLIB_MEAN_FACE_X[i - 17]!) / (2 * padding + 1), size * (padding + DLIB_MEAN_FACE_Y[i - 17]!) / (2 * padding + 1)];
+}
+
+/**
+ * The chip → image map (tf.image.transform's output → input form) of dlib's face chip from 68 landmarks: the
+ * least-squares similarity from the chip points to the image points, fitted in that direction as dlib fits it.
+ */
+export function dlibChipTransform(p68: readonly Point[], size: number, padding: number): number[] {
+  if (p68.length !== 68) throw new Error(`dlib-chip alignment needs 68 landmarks, got ${p68.length}`);
+  const m = similarityTransform(DLIB_CHIP_POINTS.map((i) => dlibChipPoint(i, size, padding)), DLIB_CHIP_POINTS.map((i) => p68[i]!));
+  return [...m, 0, 0];
 }
 
 /** 68-point (dlib/iBUG) landmarks → the 5 points: eye centres (36+39)/2, (42+45)/2, nose 30, mouth 48, 54. */

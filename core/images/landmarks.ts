@@ -24,6 +24,11 @@ export class FaceLandmarker {
 
   /** 5 landmarks per image, searched inside `boxes[i]` of images[i] ([N, H, W, 3], 0..255). */
   async fivePoints(images: tf.Tensor4D, boxes: readonly Box[]): Promise<Point[][]> {
+    return (await this.points68(images, boxes)).map(fivePointsFrom68);
+  }
+
+  /** The 68 iBUG landmarks per image (image pixels), searched inside `boxes[i]` of images[i] ([N, H, W, 3], 0..255). */
+  async points68(images: tf.Tensor4D, boxes: readonly Box[]): Promise<Point[][]> {
     const [, h, w] = images.shape;
     const crops = tf.tidy(() => tf.unstack(tf.image.cropAndResize(images, boxes.map((b) => [b.y / h, b.x / w, (b.y + b.height) / h, (b.x + b.width) / w]), boxes.map((_, i) => i), [112, 112])) as tf.Tensor3D[]);
     try {
@@ -31,8 +36,7 @@ export class FaceLandmarker {
       const list = (Array.isArray(res) ? res : [res]) as { positions: { x: number; y: number }[]; imageWidth: number; imageHeight: number }[];
       return list.map((l, i) => {
         const b = boxes[i]!;
-        const pts: Point[] = l.positions.map((p) => [b.x + (p.x / l.imageWidth) * b.width, b.y + (p.y / l.imageHeight) * b.height]);
-        return fivePointsFrom68(pts);
+        return l.positions.map((p): Point => [b.x + (p.x / l.imageWidth) * b.width, b.y + (p.y / l.imageHeight) * b.height]);
       });
     } finally {
       tf.dispose(crops);

@@ -1,16 +1,20 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
   contribution, contributionModule, decodeImage, decodeMany, EpochSampler, existingPath, GeneralPlusPkSampler, hashJson, PkSampler, sampleKey, stackImages,
-  type Batch, type BatchSampler, type DataSource, type DataSourceInfo, type JsonValue, type RgbImage,
+  type Batch, type BatchSampler, type DataSource, type DataSourceInfo, type JsonValue, type Logger, type RgbImage,
 } from '../../core/index.js';
+import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner } from '../../core/images/face-aligner.js';
 
 const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.pgm', '.webp']);
 
 export const imageFolderOptions = z.object({
-  root: existingPath('folder').describe('folder of identity folders: root/<identity>/*.{jpg,png,pgm}'),
+  root: existingPath('folder').describe('folder of identity folders: root/<identity>/*.{jpg,png,pgm} (layout: flat: root/*.jpg)'),
+  layout: z.enum(['identity-folders', 'flat']).optional()
+    .describe('identity-folders (default): one folder per identity (labels); flat: the images directly in root, unlabelled (feature distillation only)'),
+  ...alignmentFields,
   size: z.number().int().min(8).max(512).default(112).describe('decoded side in px (models resize further)'),
   centreCrop: z.number().int().positive().optional().describe('centre crop in source px before resizing'),
   limit: z.number().int().positive().optional().describe('use at most this many images (first by sorted path)'),
@@ -31,9 +35,23 @@ export const imageFolderOptions = z.object({
 });
 type Options = z.infer<typeof imageFolderOptions>;
 
+/** True for a folder, or a symbolic link to one (data sets are often assembled from links). */
+async function isFolder(dir: string, d: { name: string; isDirectory(): boolean; isSymbolicLink(): boolean }): Promise<boolean> {
+  if (d.isDirectory()) return true;
+  if (!d.isSymbolicLink()) return false;
+  try { return (await stat(path.join(dir, d.name))).isDirectory(); } catch { return false; }
+}
+
+/** Lists root/<file> (images directly in root) in sorted order. */
+export async function listFlatFolder(root: string): Promise<{ file: string; identity: null }[]> {
+  const files = (await readdir(root)).filter((f) => EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
+  return files.map((file) => ({ file, identity: null }));
+}
+
 /** Lists root/<identity>/<file> in sorted order. */
 export async function listIdentityFolder(root: string): Promise<{ file: string; identity: string }[]> {
-  const ids = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const dirents = await readdir(root, { withFileTypes: true });
+  const ids = (await Promise.all(dirents.map(async (d) => (await isFolder(root, d)) ? d.name : null))).filter((d): d is string => d !== null).sort();
   const out: { file: string; identity: string }[] = [];
   for (const id of ids) {
     const files = (await readdir(path.join(root, id))).filter((f) => EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
@@ -56,28 +74,74 @@ class ImageFolderSource implements DataSource {
   private keys: string[] = [];
   private sampler?: BatchSampler;
 
-  constructor(private readonly o: Options, private readonly root: string, private readonly seed: number) {}
+  constructor(private readonly o: Options, private readonly root: string, private readonly seed: number, private readonly cacheDir: string, private readonly log?: Logger) {}
 
   async init(): Promise<DataSourceInfo> {
-    let entries = await listIdentityFolder(this.root);
-    const counts = new Map<string, number>();
+    const flat = this.o.layout === 'flat';
+    if (flat && this.o.sampler.kind !== 'uniform') {
+      throw new Error(`image-folder: sampler ${this.o.sampler.kind} draws identities, but layout: flat has no identity labels (use layout: identity-folders)`);
+    }
+    let entries: { file: string; identity: string | null }[] = flat ? await listFlatFolder(this.root) : await listIdentityFolder(this.root);
+    const counts = new Map<string | null, number>();
     for (const e of entries) counts.set(e.identity, (counts.get(e.identity) ?? 0) + 1);
-    entries = entries.filter((e) => counts.get(e.identity)! >= this.o.minPerIdentity);
+    if (!flat) entries = entries.filter((e) => counts.get(e.identity)! >= this.o.minPerIdentity);
     if (this.o.limit) entries = entries.slice(0, this.o.limit);
-    const decoded = await decodeMany(entries, (e) => decodeImage(path.join(this.root, e.file), {
-      size: this.o.size, ...(this.o.centreCrop ? { centreCrop: this.o.centreCrop } : {}),
-    }));
+    const decoded = (this.o.align ?? 'none') === 'none'
+      ? await decodeMany(entries, (e) => decodeImage(path.join(this.root, e.file), { size: this.o.size, ...(this.o.centreCrop ? { centreCrop: this.o.centreCrop } : {}) }))
+      : await this.decodeAligned(entries.map((e) => e.file));
     const skipped: { file: string; reason: string }[] = [];
     const idIndex = new Map<string, number>();
     decoded.forEach((d, i) => {
       const e = entries[i]!;
       if (d instanceof Error) { skipped.push({ file: e.file, reason: d.message.split('\n')[0]! }); return; }
-      if (!idIndex.has(e.identity)) idIndex.set(e.identity, idIndex.size);
-      this.images.push(d); this.labels.push(idIndex.get(e.identity)!); this.keys.push(`image-folder:${e.file}`);
+      if (e.identity !== null && !idIndex.has(e.identity)) idIndex.set(e.identity, idIndex.size);
+      this.images.push(d); this.labels.push(e.identity === null ? -1 : idIndex.get(e.identity)!); this.keys.push(`image-folder:${e.file}`);
     });
     if (this.images.length === 0) throw new Error(`image-folder: no readable images under ${this.root} (${skipped.length} skipped)`);
     this.sampler = makeSampler(this.o.sampler, this.labels, this.seed);
-    return { name: `image-folder ${this.root}`, images: this.images.length, identities: idIndex.size, skipped, listHash: hashJson({ keys: this.keys, o: this.o }) };
+    return {
+      name: `image-folder ${this.root}${(this.o.align ?? 'none') !== 'none' ? ` (${alignmentDescription(this.o, this.o.size)})` : ''}`,
+      images: this.images.length, ...(flat ? {} : { identities: idIndex.size }), skipped, listHash: hashJson({ keys: this.keys, o: this.o }),
+    };
+  }
+
+  /**
+   * Decodes and aligns every file once, in chunks (the decoded sources are large; only the aligned faces are kept).
+   * A file that cannot be read or whose face cannot be aligned comes back as an Error, like an unreadable one.
+   */
+  private async decodeAligned(files: readonly string[]): Promise<(RgbImage | Error)[]> {
+    const aligner = new FaceAligner(this.o, this.o.size, this.cacheDir, this.root);
+    await aligner.init();
+    const out: (RgbImage | Error)[] = new Array(files.length);
+    const CHUNK = 64, t0 = performance.now();
+    let lastLog = t0;
+    try {
+      for (let start = 0; start < files.length; start += CHUNK) {
+        const chunk = files.slice(start, start + CHUNK);
+        const decoded = await decodeMany(chunk, (f) => decodeLetterboxed(path.join(this.root, f), aligner.o.decodeSize));
+        const ok = decoded.flatMap((d, j) => (d instanceof Error ? (out[start + j] = d, []) : [j]));
+        if (ok.length === 0) continue;
+        const stacked = stackImages(ok.map((j) => decoded[j] as RgbImage));
+        const keys = await Promise.all(ok.map((j) => FaceAligner.fileKey(path.join(this.root, chunk[j]!))));
+        const r = await aligner.align(stacked, keys, 'skip');
+        stacked.dispose();
+        const pixels = tf.tidy(() => tf.clipByValue(tf.round(r.images), 0, 255).cast('int32'));
+        const data = Uint8Array.from(await pixels.data());
+        tf.dispose([pixels, r.images]);
+        const side = this.o.size * this.o.size * 3;
+        r.kept.forEach((k, m) => { out[start + ok[k]!] = { data: data.subarray(m * side, (m + 1) * side), size: this.o.size }; });
+        for (const f of r.failed) out[start + ok[f.index]!] = new Error(f.reason);
+        await aligner.save(4096);
+        if (performance.now() - lastLog > 10_000) {
+          lastLog = performance.now();
+          this.log?.info(`image-folder: aligned ${Math.min(start + CHUNK, files.length)}/${files.length} images (${aligner.landmarksComputed} landmark searches, the rest cached)`);
+        }
+      }
+      await aligner.save();
+    } finally {
+      aligner.dispose();
+    }
+    return out;
   }
 
   async next(batchSize: number): Promise<Batch> {
@@ -85,7 +149,7 @@ class ImageFolderSource implements DataSource {
     return {
       images: stackImages(idx.map((i) => this.images[i]!)),
       keys: idx.map((i) => sampleKey(this.keys[i]!)),
-      labels: Int32Array.from(idx.map((i) => this.labels[i]!)),
+      ...(this.o.layout === 'flat' ? {} : { labels: Int32Array.from(idx.map((i) => this.labels[i]!)) }),
       cacheable: true,
     };
   }
@@ -98,9 +162,9 @@ class ImageFolderSource implements DataSource {
 export const imageFolder = contribution({
   slot: 'data',
   kind: 'image-folder',
-  summary: 'identity folders of face images (root/<identity>/*.jpg); unreadable files are skipped and reported',
+  summary: 'identity folders (or a flat folder) of face images, optionally 5-point or dlib-chip aligned; unreadable or unalignable files are skipped and reported',
   options: imageFolderOptions,
-  async create(o, ctx) { return new ImageFolderSource(o, ctx.resolvePath(o.root), ctx.seed); },
+  async create(o, ctx) { return new ImageFolderSource(o, ctx.resolvePath(o.root), ctx.seed, ctx.cacheDir, ctx.log); },
 });
 
 export default contributionModule(imageFolder);

@@ -7,7 +7,7 @@ import {
 import { readFile } from 'node:fs/promises';
 import { parsePairsFile } from '../../core/eval/pairs-file.js';
 import { labelledPairGroup } from '../../core/eval/verification.js';
-import { alignCentred, FaceLandmarker } from '../../core/images/landmarks.js';
+import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner } from '../../core/images/face-aligner.js';
 
 export const lfwPairsOptions = z.object({
   root: existingPath('folder').describe('image root: <root>/<name>/<name>_%04d.jpg'),
@@ -16,11 +16,12 @@ export const lfwPairsOptions = z.object({
   centreCrop: z.number().int().positive().optional()
     .describe('centre crop in source px before resizing (deep-funneled 250 px LFW needs one; 110 suits the face-api teacher)'),
   limit: z.number().int().positive().optional().describe('use only the first N pairs (quick checks; folds then follow the contiguous rule)'),
-  align: z.enum(['none', 'five-point']).default('none')
-    .describe('five-point: face-api 68-point landmarks in a centred box → similarity alignment to the ArcFace template (strategy-specs 7.9)'),
-  alignBox: z.number().gt(0).max(1).default(0.5).describe('five-point: side of the centred search box, as a fraction of the image'),
-  alignZoom: z.number().gt(0).max(2).default(1).describe('five-point: template scale about the centre (< 1 keeps more context)'),
-  decodeSize: z.number().int().positive().default(250).describe('five-point: side the source is decoded at before alignment'),
+  ...alignmentFields,
+  // Defaults written into merged recipes since before the shared alignment options (kept: recipe hashes stay).
+  align: alignmentFields.align.unwrap().default('none'),
+  alignBox: alignmentFields.alignBox.unwrap().default(0.5),
+  alignZoom: alignmentFields.alignZoom.unwrap().default(1),
+  decodeSize: alignmentFields.decodeSize.unwrap().default(250),
   groups: existingPath('file').optional()
     .describe('identity → group label(s) JSON (annotations/lfw_race_dict.json): a pair is in group g when both identities carry exactly the single label g (strategy-specs 7.7)'),
 });
@@ -29,12 +30,15 @@ type Options = z.infer<typeof lfwPairsOptions>;
 class LfwPairs implements PairSource {
   readonly name = 'lfw-pairs';
   readonly protocol: string;
-  private landmarker?: Promise<FaceLandmarker>;
-  constructor(private readonly o: Options, private readonly root: string, private readonly file: string) {
-    const crop = o.align === 'five-point'
-      ? `5-point aligned from face-api landmarks, ${o.size} px, zoom ${o.alignZoom}`
+  private readonly aligner?: FaceAligner;
+  private unaligned = 0;
+  constructor(private readonly o: Options, private readonly root: string, private readonly file: string, cacheDir: string,
+    private readonly log?: { warn(s: string): void }) {
+    const crop = o.align !== 'none' ? alignmentDescription(o, o.size)
       : o.centreCrop ? `centre crop ${o.centreCrop} px, not landmark-aligned` : 'whole image, not landmark-aligned';
-    this.protocol = `LFW ${path.basename(file)} (${crop}; not comparable with 5-point-aligned 112 px numbers)`;
+    // Deep-funneled LFW aligned here by landmarks is close to, not the same as, insightface's own aligned LFW.
+    this.protocol = `LFW ${path.basename(file)} (${crop}${o.align === 'none' ? '; not comparable with 5-point-aligned 112 px numbers' : ''})`;
+    if (o.align !== 'none') this.aligner = new FaceAligner(o, o.size, cacheDir, root);
   }
 
   async init() {
@@ -56,24 +60,32 @@ class LfwPairs implements PairSource {
   }
 
   async load(keys: readonly SampleKey[]) {
-    const five = this.o.align === 'five-point';
-    const decoded = await decodeMany(keys, (k) => decodeImage(path.join(this.root, k), five ? { size: this.o.decodeSize } : {
+    const aligner = this.aligner;
+    const decoded = await decodeMany(keys, (k) => aligner ? decodeLetterboxed(path.join(this.root, k), aligner.o.decodeSize) : decodeImage(path.join(this.root, k), {
       size: this.o.size, ...(this.o.centreCrop ? { centreCrop: this.o.centreCrop } : {}),
     }));
     const bad = decoded.findIndex((d) => d instanceof Error);
     // A benchmark with a missing image is not the benchmark: fail loudly, naming the file.
     if (bad >= 0) throw new Error(`lfw-pairs: cannot read ${path.join(this.root, keys[bad]!)}: ${(decoded[bad] as Error).message}`);
     const stacked = stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
-    if (!five) return stacked;
-    this.landmarker ??= FaceLandmarker.load();
+    if (!aligner) return stacked;
     try {
-      return await alignCentred(await this.landmarker, stacked, { box: this.o.alignBox, size: this.o.size, zoom: this.o.alignZoom });
+      if (aligner.cache.size === 0) await aligner.init();
+      const fileKeys = await Promise.all(keys.map((k) => FaceAligner.fileKey(path.join(this.root, k))));
+      // A benchmark keeps every image: a face whose landmarks fail is cropped to the search box, and counted.
+      const r = await aligner.align(stacked, fileKeys, 'box');
+      if (r.failed.length > 0) {
+        this.unaligned += r.failed.length;
+        this.log?.warn(`lfw-pairs: ${r.failed.length} image(s) not aligned, cropped to the search box instead (${this.unaligned} so far): ${r.failed.map((f) => `${keys[f.index]} (${f.reason})`).join('; ')}`);
+      }
+      await aligner.save(1024);
+      return r.images;
     } finally {
       stacked.dispose();
     }
   }
 
-  dispose(): void { void this.landmarker?.then((l) => l.dispose()); }
+  dispose(): void { this.aligner?.dispose(); }
 }
 
 /** identity → "label" or "label1,label2" (lfw_race_dict.json's shape). */
@@ -91,7 +103,7 @@ export const lfwPairs = contribution({
   kind: 'lfw-pairs',
   summary: 'LFW pairs.txt protocol (View 1 or View 2) over an image folder',
   options: lfwPairsOptions,
-  async create(o, ctx) { return new LfwPairs(o, ctx.resolvePath(o.root), ctx.resolvePath(o.pairsFile)); },
+  async create(o, ctx) { return new LfwPairs(o, ctx.resolvePath(o.root), ctx.resolvePath(o.pairsFile), ctx.cacheDir, ctx.log); },
 });
 
 export default contributionModule(lfwPairs);
