@@ -13,6 +13,11 @@ const recipes: { file: string; needs: [Slot, string][]; kinds: string[] }[] = [
   { file: 'examples/recipes/synthdistill.yaml', needs: [['data', 'pca-face']], kinds: ['pca-face', 'synthdistill'] },
   { file: 'examples/recipes/bridge.yaml', needs: [['data', 'views']], kinds: ['views', 'bridge-adapt', 'bridge-distil', 'bridge-tiny'] },
   { file: 'examples/bridge-lr-eval.yaml', needs: [['pairs', 'lr-pairs']], kinds: ['lr-pairs', 'lfw-pairs'] },
+  { file: 'examples/lfw-eval-arcface.yaml', needs: [], kinds: ['graph-model', 'lfw-pairs', 'align: five-point'] },
+  { file: 'examples/lfw-eval-dlib-chip.yaml', needs: [], kinds: ['face-api-resnet34', 'lfw-pairs', 'align: dlib-chip'] },
+  { file: 'examples/aligned/ffhq.yaml', needs: [], kinds: ['image-folder', 'layout: flat', 'align: five-point', 'mobilefacenet'] },
+  { file: 'examples/aligned/celeba-10k.yaml', needs: [], kinds: ['image-folder', 'layout: flat', 'alignCentre'] },
+  { file: 'examples/aligned/celeba-identities.yaml', needs: [], kinds: ['image-folder', 'align: five-point', 'celeba-aligned-identities'] },
 ];
 
 describe('strategy example recipes (plan)', function () {
