@@ -5,6 +5,7 @@
  * Bump it whenever such code changes what it outputs.
  *
  * History: 1 — before versioned keys; 2 — batched alignment correct on `cpu`/`cpu-native` (tfjs-backend-cpu 4.22's
- * Transform kernel warped only the first image of a batch).
+ * Transform kernel warped only the first image of a batch); 3 — the shared FaceAligner (landmarks kept as float32;
+ * a benchmark face whose landmarks are implausible is cropped to the search box).
  */
-export const PREPROCESSING_VERSION = 2;
+export const PREPROCESSING_VERSION = 3;

@@ -4,6 +4,7 @@
  * 5-point template (`five-point`) or to dlib's face chip (`dlib-chip`).
  */
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -37,7 +38,7 @@ export const alignmentFields = {
     .describe('none (default); five-point: face-api 68-point landmarks → similarity to the ArcFace 112 px template (strategy-specs 7.9); dlib-chip: the same landmarks → dlib\'s face chip (get_face_chip_details), what dlib/face-api ResNet-34 was trained on'),
   alignBox: z.number().gt(0).max(1).optional().describe('side of the box the landmark net searches, as a fraction of the image\'s longer side (default 0.5)'),
   alignCentre: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).optional()
-    .describe('centre of that box as fractions [x, y] of the image (default [0.5, 0.5]; CelebA\'s aligned images: [0.5, 0.57])'),
+    .describe('centre of that box as fractions [x, y] of the decoded square, whose side is the image\'s longer side (default [0.5, 0.5]; CelebA\'s portrait images: [0.5, 0.57])'),
   alignZoom: z.number().gt(0).max(2).optional().describe('five-point: template scale about the centre, < 1 keeps more context (default 1)'),
   alignPadding: z.number().min(0).max(1).optional().describe('dlib-chip: padding around the face as a fraction of it (default 0.25, as dlib\'s face recognition)'),
   decodeSize: z.number().int().positive().optional().describe('aligned sources: the image\'s longer side is decoded at this many px before landmarks and warp (default 250)'),
@@ -48,6 +49,14 @@ export function resolveAlignment(o: Partial<Record<keyof AlignmentOptions, unkno
   const pick = <K extends keyof AlignmentOptions>(k: K): AlignmentOptions[K] => (o[k] ?? DEFAULTS[k]) as AlignmentOptions[K];
   return { align: pick('align'), alignBox: pick('alignBox'), alignCentre: pick('alignCentre'), alignZoom: pick('alignZoom'), alignPadding: pick('alignPadding'), decodeSize: pick('decodeSize') };
 }
+
+const require = createRequire(import.meta.url);
+/** The code that finds landmarks: its versions key the landmark cache with PREPROCESSING_VERSION. */
+const LANDMARK_CODE = {
+  net: 'face-api-landmark68',
+  faceApi: (require('@vladmandic/face-api/package.json') as { version: string }).version,
+  decoder: `sharp ${sharp.versions.sharp} vips ${sharp.versions.vips} mozjpeg ${sharp.versions.mozjpeg ?? ''}`,
+};
 
 /** What a report says about the crop. */
 export function alignmentDescription(options: Partial<Record<keyof AlignmentOptions, unknown>>, size: number): string {
@@ -83,7 +92,7 @@ export class LandmarkCache {
   readonly file?: string;
 
   constructor(cacheDir: string | undefined, scope: unknown, private readonly version = PREPROCESSING_VERSION) {
-    if (cacheDir) this.file = path.join(cacheDir, 'landmarks', `${hashJson({ net: 'face-api-landmark68', version, scope }).slice(0, 24)}.json`);
+    if (cacheDir) this.file = path.join(cacheDir, 'landmarks', `${hashJson({ ...LANDMARK_CODE, version, scope }).slice(0, 24)}.json`);
   }
 
   async load(): Promise<void> {
@@ -91,7 +100,9 @@ export class LandmarkCache {
     try {
       const v = JSON.parse(await readFile(this.file, 'utf8')) as { version: number; rows: Record<string, number[]> };
       if (v.version !== this.version) return;
-      for (const [k, r] of Object.entries(v.rows)) if (Array.isArray(r) && r.length === 136) this.rows.set(k, Float32Array.from(r));
+      for (const [k, r] of Object.entries(v.rows)) {
+        if (Array.isArray(r) && r.length === 136 && r.every((x) => typeof x === 'number' && Number.isFinite(x))) this.rows.set(k, Float32Array.from(r));
+      }
     } catch {
       // torn or foreign: recompute
     }
@@ -102,7 +113,9 @@ export class LandmarkCache {
     return r ? Array.from({ length: 68 }, (_, i): Point => [r[2 * i]!, r[2 * i + 1]!]) : undefined;
   }
 
+  /** Keeps finite landmarks only (JSON would write NaN as null, read back as 0): others are searched again next time. */
   set(key: string, p: readonly Point[]): void {
+    if (p.length !== 68 || !p.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))) return;
     this.rows.set(key, Float32Array.from(p.flat()));
     this.unsaved++;
   }
@@ -116,12 +129,13 @@ export class LandmarkCache {
     await writeFileAtomic(this.file, text);
   }
 
+
   /** The same, synchronously: for dispose(), which a process may follow with exit. */
   saveSync(): void {
     if (!this.file || this.unsaved === 0) return;
     const text = this.serialise();
     mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp-${process.pid}`;
+    const tmp = `${this.file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     writeFileSync(tmp, text);
     renameSync(tmp, this.file);
   }
@@ -193,7 +207,7 @@ export class FaceAligner {
       try {
         const found = await lm.points68(sub, todo.map(() => this.box()));
         // Used as stored (float32), so a run that reads them from the cache aligns bit for bit the same.
-        todo.forEach((i, j) => { this.cache.set(keys[i]!, found[j]!); out[i] = this.cache.get(keys[i]!); });
+        todo.forEach((i, j) => { this.cache.set(keys[i]!, found[j]!); out[i] = this.cache.get(keys[i]!) ?? found[j]!; });
         this.landmarksComputed += todo.length;
       } finally {
         if (sub !== images) sub.dispose();
@@ -242,11 +256,16 @@ export class FaceAligner {
     }
   }
 
-  /** Saves new landmarks; `atLeast` batches the rewrites of a large cache file while a source is still loading. */
-  async save(atLeast = 1): Promise<void> { await this.cache.save(atLeast); }
+  /**
+   * Saves new landmarks; `atLeast` batches the rewrites of a large cache file while a source is still loading. A cache
+   * that cannot be written costs a recomputation next time, never the run.
+   */
+  async save(atLeast = 1): Promise<void> {
+    try { await this.cache.save(atLeast); } catch { /* see above */ }
+  }
 
   dispose(): void {
     try { this.cache.saveSync(); } catch { /* a cache that cannot be written is recomputed next time */ }
-    void this.landmarker?.then((l) => l.dispose());
+    void this.landmarker?.then((l) => l.dispose(), () => undefined);
   }
 }

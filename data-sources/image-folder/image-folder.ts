@@ -78,6 +78,9 @@ class ImageFolderSource implements DataSource {
 
   async init(): Promise<DataSourceInfo> {
     const flat = this.o.layout === 'flat';
+    if (this.o.centreCrop !== undefined && (this.o.align ?? 'none') !== 'none') {
+      throw new Error('image-folder: centreCrop and align exclude each other (alignment crops to the face itself)');
+    }
     if (flat && this.o.sampler.kind !== 'uniform') {
       throw new Error(`image-folder: sampler ${this.o.sampler.kind} draws identities, but layout: flat has no identity labels (use layout: identity-folders)`);
     }
@@ -97,7 +100,10 @@ class ImageFolderSource implements DataSource {
       if (e.identity !== null && !idIndex.has(e.identity)) idIndex.set(e.identity, idIndex.size);
       this.images.push(d); this.labels.push(e.identity === null ? -1 : idIndex.get(e.identity)!); this.keys.push(`image-folder:${e.file}`);
     });
-    if (this.images.length === 0) throw new Error(`image-folder: no readable images under ${this.root} (${skipped.length} skipped)`);
+    if (this.images.length === 0) {
+      const why = skipped.slice(0, 3).map((k) => `${k.file}: ${k.reason}`).join('; ');
+      throw new Error(`image-folder: no usable images under ${this.root} (${skipped.length} skipped${why ? `, e.g. ${why}` : ''})`);
+    }
     this.sampler = makeSampler(this.o.sampler, this.labels, this.seed);
     return {
       name: `image-folder ${this.root}${(this.o.align ?? 'none') !== 'none' ? ` (${alignmentDescription(this.o, this.o.size)})` : ''}`,
@@ -123,8 +129,8 @@ class ImageFolderSource implements DataSource {
         if (ok.length === 0) continue;
         const stacked = stackImages(ok.map((j) => decoded[j] as RgbImage));
         const keys = await Promise.all(ok.map((j) => FaceAligner.fileKey(path.join(this.root, chunk[j]!))));
-        const r = await aligner.align(stacked, keys, 'skip');
-        stacked.dispose();
+        let r;
+        try { r = await aligner.align(stacked, keys, 'skip'); } finally { stacked.dispose(); }
         const pixels = tf.tidy(() => tf.clipByValue(tf.round(r.images), 0, 255).cast('int32'));
         const data = Uint8Array.from(await pixels.data());
         tf.dispose([pixels, r.images]);

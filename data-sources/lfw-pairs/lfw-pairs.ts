@@ -18,10 +18,10 @@ export const lfwPairsOptions = z.object({
   limit: z.number().int().positive().optional().describe('use only the first N pairs (quick checks; folds then follow the contiguous rule)'),
   ...alignmentFields,
   // Defaults written into merged recipes since before the shared alignment options (kept: recipe hashes stay).
-  align: alignmentFields.align.unwrap().default('none'),
-  alignBox: alignmentFields.alignBox.unwrap().default(0.5),
-  alignZoom: alignmentFields.alignZoom.unwrap().default(1),
-  decodeSize: alignmentFields.decodeSize.unwrap().default(250),
+  align: alignmentFields.align.unwrap().default('none').describe(alignmentFields.align.description!),
+  alignBox: alignmentFields.alignBox.unwrap().default(0.5).describe(alignmentFields.alignBox.description!),
+  alignZoom: alignmentFields.alignZoom.unwrap().default(1).describe(alignmentFields.alignZoom.description!),
+  decodeSize: alignmentFields.decodeSize.unwrap().default(250).describe(alignmentFields.decodeSize.description!),
   groups: existingPath('file').optional()
     .describe('identity → group label(s) JSON (annotations/lfw_race_dict.json): a pair is in group g when both identities carry exactly the single label g (strategy-specs 7.7)'),
 });

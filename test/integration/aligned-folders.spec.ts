@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
@@ -53,7 +53,10 @@ describe('aligned training folders (image-folder align: five-point | dlib-chip, 
     expect(errs.at(-1), 'worst eye error').to.be.below(8);
     lm.dispose();
 
-    // A second source over the same folder reads the landmarks back: the same pixels, no landmark search.
+    // A second source over the same folder reads the landmarks back: the same pixels, no landmark search (a search
+    // would add rows and rewrite the cache file).
+    const lmFile = path.join(dir, '.cache', 'landmarks', lmFiles[0]!);
+    const written = statSync(lmFile).mtimeMs;
     const second = await imageFolder.create(o, testContext(dir, 1));
     await second.init();
     const b2 = await second.next(3);
@@ -61,6 +64,7 @@ describe('aligned training folders (image-folder align: five-point | dlib-chip, 
     expect(Array.from(await b2.images.data())).to.deep.equal(Array.from(await b.images.data()));
     tf.dispose([b.images, b2.images]);
     expect(readdirSync(path.join(dir, '.cache', 'landmarks'))).to.deep.equal(lmFiles);
+    expect(statSync(lmFile).mtimeMs, 'the landmark cache was not rewritten').to.equal(written);
 
     // An option that moves the landmark search is another cache file, never the old landmarks.
     const third = await imageFolder.create({ ...o, alignBox: 0.7 }, testContext(dir, 1));

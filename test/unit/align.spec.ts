@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { ARCFACE_TEMPLATE, alignFaces, fivePointsFrom68, inverseSimilarity, similarityTransform, templateFor, type Point } from '../../core/images/align.js';
+import { ARCFACE_TEMPLATE, alignFaces, DLIB_CHIP_POINTS, dlibChipPoint, dlibChipTransform, fivePointsFrom68, inverseSimilarity, similarityTransform, templateFor, type Point } from '../../core/images/align.js';
 
 const apply = (m: readonly number[], [x, y]: Point): Point => [m[0]! * x + m[1]! * y + m[2]!, m[3]! * x + m[4]! * y + m[5]!];
 
@@ -60,5 +60,30 @@ describe('5-point similarity alignment (strategy-specs 7.9)', () => {
   it('68 → 5 points: eye centres, nose tip, mouth corners', () => {
     const p68: Point[] = Array.from({ length: 68 }, (_, i) => [i, 2 * i]);
     expect(fivePointsFrom68(p68)).to.deep.equal([[37.5, 75], [43.5, 87], [30, 60], [48, 96], [54, 108]]);
+  });
+
+  it('dlib chip: 33 points (27–54, 60–64); hand-worked corners; the chip → image map sends each chip point onto its landmark', () => {
+    expect(DLIB_CHIP_POINTS).to.have.length(33);
+    expect(DLIB_CHIP_POINTS.slice(0, 3)).to.deep.equal([27, 28, 29]);
+    expect(DLIB_CHIP_POINTS.slice(-6)).to.deep.equal([54, 60, 61, 62, 63, 64]);
+    // Landmark 27 (top of the nose bridge) is mean (0.490127, 0.203352): with padding 0.25 at 150 px,
+    // x = 150 · (0.25 + 0.490127) / 1.5 = 74.0127, y = 150 · (0.25 + 0.203352) / 1.5 = 45.3352.
+    const p27 = dlibChipPoint(27, 150, 0.25);
+    expect(p27[0]).to.be.closeTo(74.0127, 1e-9);
+    expect(p27[1]).to.be.closeTo(45.3352, 1e-9);
+    // Landmarks made by a known similarity of the chip points (scale 1.7, rotation 0.2, shift): the fitted map is it.
+    const s = 1.7, th = 0.2, tx = 31, ty = -12;
+    const fwd = ([x, y]: Point): Point => [s * (Math.cos(th) * x - Math.sin(th) * y) + tx, s * (Math.sin(th) * x + Math.cos(th) * y) + ty];
+    const p68: Point[] = Array.from({ length: 68 }, (_, i) => (i >= 17 ? fwd(dlibChipPoint(i, 150, 0.25)) : [0, 0]));
+    const m = dlibChipTransform(p68, 150, 0.25);
+    expect(m[0]).to.be.closeTo(s * Math.cos(th), 1e-9);
+    expect(m[3]).to.be.closeTo(s * Math.sin(th), 1e-9);
+    for (const i of DLIB_CHIP_POINTS) {
+      const q = apply(m, dlibChipPoint(i, 150, 0.25));
+      expect(q[0]).to.be.closeTo(p68[i]![0], 1e-6);
+      expect(q[1]).to.be.closeTo(p68[i]![1], 1e-6);
+    }
+    expect(m.slice(6)).to.deep.equal([0, 0]);
+    expect(() => dlibChipTransform(p68.slice(0, 5), 150, 0.25)).to.throw(/68 landmarks/);
   });
 });
