@@ -2,8 +2,10 @@
  * `npm run bench [-- --json] [--steps N] [--warmup N] [--backends a,b] [--tasks t,u] [--cpu-students] [--no-torch]`
  *
  * Times, in one process run, on every backend present: the KD student step (MobileFaceNet at 112 px, effective batch
- * 32; the same net at 32 px, batch 32, standing in for the small student until `bridge-tiny` lands) and the teacher's
- * inference (face-api ResNet-34, batch 32); and, when /usr/bin/python3 has torch, the same 112 px and 32 px steps in
+ * 32; the same net at 32 px, batch 32, standing in for the small student until `bridge-tiny` lands), the teacher's
+ * inference (face-api ResNet-34, batch 32), the SE-MobileFaceNet graph teacher (batch 32 and 64, and at batch 32 with
+ * its conv + bias + activation chains fused at load; skipped when ../shared/models lacks it), face-api's 68-point
+ * landmark net (batch 32) and, on cpu-native only, the 112 px step at batch 64 and 128; and, when /usr/bin/python3 has torch, the same 112 px and 32 px steps in
  * PyTorch (2 threads, batch 32). Medians of --steps steps after --warmup. `ratioToPytorch` = the fast path's (the
  * backend `auto` picks) 112 px images/s ÷ PyTorch's, both measured in this run. A benchmark, not a test: the machine's
  * load is printed with every number because it moves them.
@@ -13,10 +15,18 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backends/select.js';
 import { BACKENDS, type BackendName } from '../recipe/schema.js';
 import { timeTorchStep, torchMissing, type TorchTiming } from './pytorch.js';
-import { timeStudentStep, timeTeacher, type Timing } from './workloads.js';
+import { seMobileFaceNetMissing, timeGraphTeacher, timeLandmarks, timeStudentStep, timeTeacher, type Timing } from './workloads.js';
 
-type Task = 'student112' | 'student32' | 'teacher';
-const TASKS: readonly Task[] = ['student112', 'student32', 'teacher'];
+type Task = 'student112' | 'student32' | 'teacher' | 'student112-b64' | 'student112-b128' | 'se-teacher' | 'se-teacher-b64' | 'se-teacher-fused' | 'landmarks';
+const TASKS: readonly Task[] = ['student112', 'student32', 'teacher', 'student112-b64', 'student112-b128', 'se-teacher', 'se-teacher-b64', 'se-teacher-fused', 'landmarks'];
+/** Batch per task (the pure-JS cpu backend runs the inference tasks at batch 8). */
+const TASK_BATCH: Record<Task, number> = {
+  student112: 32, student32: 32, teacher: 32, 'student112-b64': 64, 'student112-b128': 128,
+  'se-teacher': 32, 'se-teacher-b64': 64, 'se-teacher-fused': 32, landmarks: 32,
+};
+const INFERENCE: ReadonlySet<Task> = new Set(['teacher', 'se-teacher', 'se-teacher-b64', 'se-teacher-fused', 'landmarks']);
+/** Tasks timed on cpu-native only: minutes per step on wasm (4 GiB heap: 16-image micro-batches) and pure JS. */
+const NATIVE_ONLY: ReadonlySet<Task> = new Set(['student112-b64', 'student112-b128']);
 
 interface Row {
   readonly backend: string;
@@ -46,10 +56,16 @@ const describeTask: Record<Task, string> = {
   student112: 'MobileFaceNet 112 px KD train step (Adam, MSE on L2-normalised 128-D)',
   student32: 'MobileFaceNet 32 px KD train step (stand-in for bridge-tiny)',
   teacher: 'face-api ResNet-34 inference (150 px)',
+  'student112-b64': 'MobileFaceNet 112 px KD train step (as student112)',
+  'student112-b128': 'MobileFaceNet 112 px KD train step (as student112)',
+  'se-teacher': 'teacher inference (SE-MobileFaceNet graph, 112 px)',
+  'se-teacher-b64': 'teacher inference (SE-MobileFaceNet graph, 112 px)',
+  'se-teacher-fused': 'teacher inference (SE-MobileFaceNet graph, conv+bias+activation fused at load)',
+  landmarks: 'landmarks (face-api 68, 112 px crops)',
 };
 
 /** Micro-batch per backend for the 112 px step: wasm's 4 GiB heap holds 16 images at 112 px (backend-notes §1.2). */
-const microBatch = (backend: string, task: Task) => (backend === 'wasm' && task === 'student112' ? 16 : 32);
+const microBatch = (backend: string, task: Task) => (backend === 'wasm' && task.startsWith('student112') ? 16 : TASK_BATCH[task]);
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
@@ -79,7 +95,7 @@ async function main(): Promise<void> {
   // PyTorch first, while this process is still idle: timed after the tfjs runs it was ~30 % slower (this process's
   // garbage collector and gigabytes of freed buffers were still busy beside it).
   if (torchWhy === undefined) {
-    for (const t of a.tasks) if (t !== 'teacher') torchRun(t === 'student112' ? 112 : 32);
+    for (const t of a.tasks) if (t === 'student112' || t === 'student32') torchRun(t === 'student112' ? 112 : 32);
   }
   for (const backend of order) {
     try {
@@ -89,19 +105,29 @@ async function main(): Promise<void> {
       continue;
     }
     for (const task of a.tasks) {
-      if (backend === 'cpu' && task !== 'teacher' && !a.cpuStudents) {
+      if (backend === 'cpu' && !INFERENCE.has(task) && !a.cpuStudents) {
         rows.push({ backend, task: 'skipped', what: describeTask[task], load1: [load(), load()], note: 'pure-JS reference: minutes per step (backend-notes §2); --cpu-students to time it' });
         continue;
       }
-      const mb = microBatch(backend, task);
+      if (NATIVE_ONLY.has(task) && backend !== 'cpu-native') {
+        rows.push({ backend, task: 'skipped', what: describeTask[task], load1: [load(), load()], note: `${describeTask[task]}: timed on cpu-native only (minutes per step here)` });
+        continue;
+      }
+      const seMissing = task.startsWith('se-teacher') ? seMobileFaceNetMissing() : undefined;
+      if (seMissing) {
+        rows.push({ backend, task: 'skipped', what: describeTask[task], load1: [load(), load()], note: `${describeTask[task]}: skipped, ${seMissing}` });
+        continue;
+      }
+      const batch = backend === 'cpu' && INFERENCE.has(task) ? 8 : TASK_BATCH[task];
+      const mb = Math.min(batch, microBatch(backend, task));
       const steps = backend === 'cpu' ? Math.min(a.steps, 2) : a.steps;
-      const batch = backend === 'cpu' && task === 'teacher' ? 8 : 32;
       log(`  ${backend}: ${describeTask[task]}, batch ${batch}${mb < batch ? ` (${batch / mb}×${mb} accumulated)` : ''}, ${a.warmup} warm-up + ${steps} steps …`);
       const l0 = load();
       const onStep = (s: number) => log(`    ${s.toFixed(2)} s`);
-      const timing = task === 'teacher'
-        ? await timeTeacher({ batch, steps, warmup: a.warmup, onStep })
-        : await timeStudentStep({ inputSize: task === 'student112' ? 112 : 32, batch, microBatch: mb, steps, warmup: a.warmup, onStep });
+      const timing = task === 'teacher' ? await timeTeacher({ batch, steps, warmup: a.warmup, onStep })
+        : task.startsWith('se-teacher') ? await timeGraphTeacher({ batch, steps, warmup: a.warmup, fuse: task === 'se-teacher-fused', onStep })
+        : task === 'landmarks' ? await timeLandmarks({ batch, steps, warmup: a.warmup, onStep })
+        : await timeStudentStep({ inputSize: task === 'student32' ? 32 : 112, batch, microBatch: mb, steps, warmup: a.warmup, onStep });
       rows.push({ backend, task, what: describeTask[task], timing, microBatch: mb, load1: [l0, load()] });
     }
   }
@@ -130,11 +156,11 @@ async function main(): Promise<void> {
   out(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, node ${machine.node}, tfjs ${machine.tfjs}`);
   out(`fast path: ${auto.name} (${auto.reason})`);
   out('');
-  out(`${'backend'.padEnd(11)} ${'task'.padEnd(11)} ${'img/s'.padStart(8)} ${'s/step'.padStart(8)}  batch  load1 (before→after)  note`);
+  out(`${'backend'.padEnd(11)} ${'task'.padEnd(16)} ${'img/s'.padStart(8)} ${'s/step'.padStart(8)}  batch  load1 (before→after)  note`);
   for (const r of rows) {
     const t = r.timing;
     const b = t ? (r.microBatch && r.microBatch < t.batch ? `${t.batch / r.microBatch}×${r.microBatch}` : String(t.batch)) : '';
-    out(`${r.backend.padEnd(11)} ${r.task.padEnd(11)} ${(t ? t.imagesPerSec.toFixed(2) : '-').padStart(8)} ${(t ? t.medianStepSec.toFixed(3) : '-').padStart(8)}  ${b.padEnd(5)}  ${r.load1[0].toFixed(2)}→${r.load1[1].toFixed(2)}            ${r.note ?? r.what}`);
+    out(`${r.backend.padEnd(11)} ${r.task.padEnd(16)} ${(t ? t.imagesPerSec.toFixed(2) : '-').padStart(8)} ${(t ? t.medianStepSec.toFixed(3) : '-').padStart(8)}  ${b.padEnd(5)}  ${r.load1[0].toFixed(2)}→${r.load1[1].toFixed(2)}            ${r.note ?? r.what}`);
   }
   out('');
   out(ratio === null

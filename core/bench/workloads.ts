@@ -2,9 +2,13 @@
  * What `npm run bench` times: the KD student step (MobileFaceNet, MSE on L2-normalised 128-D embeddings against fixed
  * targets, Adam — the engine's update: tf.variableGrads then applyGradients) and the teacher's inference.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { faceApiModelDir, loadFaceApi } from '../models/face-api-teacher.js';
 import { FusedAdam } from '../engine/optimizer.js';
+import { fuseConvBiasActivation } from '../models/graph-fusion.js';
+import { readModelArtifacts } from '../models/model-files.js';
 import { buildMobileFaceNet } from '../models/mobilefacenet.js';
 
 export interface Timing {
@@ -22,7 +26,7 @@ export const median = (xs: readonly number[]) => {
 };
 
 /** Runs `once` warmup + steps times; times the last `steps` runs. */
-async function time(once: () => Promise<void>, batch: number, steps: number, warmup: number, onStep?: (sec: number) => void): Promise<Timing> {
+export async function time(once: () => Promise<void>, batch: number, steps: number, warmup: number, onStep?: (sec: number) => void): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await once();
   const stepSec: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -42,6 +46,19 @@ const l2n = (t: tf.Tensor) => tf.div(t, tf.norm(t, 2, 1, true));
  * are summed before one Adam update (BatchNorm then sees micro-batch statistics, as it would in any accumulation).
  */
 export async function timeStudentStep(o: { inputSize: number; batch: number; microBatch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
+  const w = studentStepWorkload(o);
+  try {
+    return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
+  } finally {
+    w.dispose();
+  }
+}
+
+/** A workload: one run of it (read back), and what frees it. */
+export interface Workload { readonly once: () => Promise<void>; readonly dispose: () => void }
+
+/** The student step of timeStudentStep, to run (or profile) by hand. */
+export function studentStepWorkload(o: { inputSize: number; batch: number; microBatch: number }): Workload {
   if (o.batch % o.microBatch !== 0) throw new Error(`batch ${o.batch} is not a multiple of the micro-batch ${o.microBatch}`);
   const model = buildMobileFaceNet({ inputSize: o.inputSize, width: 1, embeddingDim: 128 }, 1);
   const opt = new FusedAdam(1e-3, 0.9, 0.999); // the engine's Adam (one op per variable where the backend has it)
@@ -66,12 +83,75 @@ export async function timeStudentStep(o: { inputSize: number; batch: number; mic
     await losses.at(-1)!.data(); // the step is done when its values are readable
     tf.dispose([...losses, ...Object.values(sum!)]);
   };
+  return {
+    once,
+    dispose: () => {
+      opt.dispose();
+      model.dispose();
+      tf.dispose([...xs, ...ts]);
+    },
+  };
+}
+
+/** The shared SE-MobileFaceNet ArcFace teacher (../shared relative to the package root, where tests and bench run). */
+export const SE_MOBILEFACENET_JSON = path.resolve('../shared/models/arcface-semobilefacenet/model.json');
+
+/** Why the SE-MobileFaceNet teacher cannot be timed here, or undefined when its files are present. */
+export const seMobileFaceNetMissing = (file = SE_MOBILEFACENET_JSON): string | undefined =>
+  existsSync(file) ? undefined : `${file} is absent (the shared models are not on this machine)`;
+
+/**
+ * The SE-MobileFaceNet graph model (112 px in, 256-D out) embedding a batch of (x - 127.5) / 128 inputs, read back.
+ * `fuse`: load it with Conv2D → BiasAdd → activation chains fused (core/models/graph-fusion.ts); without,
+ * as the graph-model teacher loads it today.
+ */
+export async function graphTeacherWorkload(o: { batch: number; file?: string; fuse?: boolean }): Promise<Workload> {
+  const { artifacts } = await readModelArtifacts(o.file ?? SE_MOBILEFACENET_JSON);
+  const model = await tf.loadGraphModel(tf.io.fromMemory(o.fuse ? fuseConvBiasActivation(artifacts).artifacts : artifacts));
+  const x = tf.tidy(() => tf.div(tf.sub(tf.randomUniform([o.batch, 112, 112, 3], 0, 255, 'float32', 61), 127.5), 128));
+  return {
+    once: async () => {
+      const y = model.execute(x) as tf.Tensor;
+      await y.data();
+      y.dispose();
+    },
+    dispose: () => { x.dispose(); model.dispose(); },
+  };
+}
+
+export async function timeGraphTeacher(o: { batch: number; steps: number; warmup: number; file?: string; fuse?: boolean; onStep?: (sec: number) => void }): Promise<Timing> {
+  const w = await graphTeacherWorkload(o);
   try {
-    return await time(once, o.batch, o.steps, o.warmup, o.onStep);
+    return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
   } finally {
-    opt.dispose();
-    model.dispose();
-    tf.dispose([...xs, ...ts]);
+    w.dispose();
+  }
+}
+
+/**
+ * face-api's 68-point landmark net on a batch of 112×112 crops (0..255), as core/images/landmarks.ts runs it
+ * (detectLandmarks on an array of 3-D tensors: the net, then the positions read back).
+ */
+export async function landmarksWorkload(o: { batch: number }): Promise<Workload> {
+  const faceapi = loadFaceApi();
+  const net = new faceapi.FaceLandmark68Net();
+  await net.loadFromDisk(faceApiModelDir());
+  const crops = Array.from({ length: o.batch }, (_, i) => tf.randomUniform([112, 112, 3], 0, 255, 'float32', 71 + i) as tf.Tensor3D);
+  return {
+    once: async () => {
+      const res = await net.detectLandmarks(crops.length === 1 ? crops[0] : crops);
+      if (!res || (Array.isArray(res) && res.length !== o.batch)) throw new Error('landmark net returned no result');
+    },
+    dispose: () => { tf.dispose(crops); net.dispose(); },
+  };
+}
+
+export async function timeLandmarks(o: { batch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
+  const w = await landmarksWorkload(o);
+  try {
+    return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
+  } finally {
+    w.dispose();
   }
 }
 

@@ -5,6 +5,7 @@ import { contribution } from '../di/contribution.js';
 import type { PreprocessContract } from '../interfaces/preprocess.js';
 import type { Teacher } from '../interfaces/teacher.js';
 import { existingPath } from '../recipe/fields.js';
+import { fuseConvBiasActivation } from './graph-fusion.js';
 import { readModelArtifacts } from './model-files.js';
 import { applyContract } from './preprocess.js';
 
@@ -52,7 +53,8 @@ export const graphModelTeacher = contribution({
   async create(o, ctx) {
     const file = ctx.resolvePath(o.path);
     const { artifacts, hash } = await readModelArtifacts(file);
-    const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
+    // Conv → BiasAdd → activation chains as single fused nodes (same arithmetic, fewer passes over memory).
+    const model = await tf.loadGraphModel(tf.io.fromMemory(fuseConvBiasActivation(artifacts).artifacts));
     const shape = model.inputs[0]?.shape ?? [];
     const size = o.inputSize ?? shape[1];
     if (!size || size < 1) throw new Error(`graph-model ${file}: input size not in the signature; set inputSize`);

@@ -190,6 +190,88 @@ inline float* scratch(size_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Epilogue of the fused convolutions (tfjs's FusedConv2D / FusedDepthwiseConv2D): y = act(y + bias), applied to rows
+// of C = out-channels floats right after a kernel wrote them (still in cache), never as a separate pass over the
+// output. Activations as tfjs's cpu applyActivation defines them (the same comparisons; exp in float, not double).
+enum Act { A_LINEAR = 0, A_RELU = 1, A_RELU6 = 2, A_PRELU = 3, A_LEAKY = 4, A_ELU = 5, A_SIGMOID = 6 };
+
+struct Epilogue {
+  long C = 0;
+  int act = A_LINEAR;
+  float leaky = 0.f;
+  // Bias and PReLU weights repeat along the output's leading axes: `rows` rows of C (a scalar is expanded to one row).
+  const float* bias = nullptr;
+  long biasRows = 0;
+  const float* alpha = nullptr;
+  long alphaRows = 0;
+  std::vector<float> own;  // scalars expanded to a row (reserved for both: the pointers into it stay valid)
+
+  Epilogue(long channels, int activation, float leakyAlpha) : C(channels), act(activation), leaky(leakyAlpha) {
+    own.reserve(size_t(2 * std::max(1L, C)));
+  }
+  bool active() const { return bias != nullptr || act != A_LINEAR; }
+  // Sets the bias or the PReLU weights (n floats); false when they are neither a scalar nor whole rows of C.
+  bool set(const float* p, long n, bool isBias) {
+    if (!p) return true;
+    const float*& dst = isBias ? bias : alpha;
+    long& rows = isBias ? biasRows : alphaRows;
+    if (n == 1 && C > 1) {
+      const size_t at = own.size();
+      own.insert(own.end(), size_t(C), p[0]);
+      dst = own.data() + at;
+      rows = 1;
+      return true;
+    }
+    if (C <= 0 || n <= 0 || n % C != 0) return false;
+    dst = p;
+    rows = n / C;
+    return true;
+  }
+
+  template <int ACT, bool BIAS>
+  static void row(float* __restrict y, const float* __restrict b, const float* __restrict a, long C, float leaky) {
+    for (long c = 0; c < C; c++) {
+      float v = y[c];
+      if constexpr (BIAS) v += b[c];
+      if constexpr (ACT == A_RELU) v = v < 0.f ? 0.f : v;
+      else if constexpr (ACT == A_RELU6) v = v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+      else if constexpr (ACT == A_PRELU) { const float n = a[c] * v; v = v < 0.f ? n : v; }
+      else if constexpr (ACT == A_LEAKY) { const float n = leaky * v; v = v < 0.f ? n : v; }
+      else if constexpr (ACT == A_ELU) v = v >= 0.f ? v : std::exp(v) - 1.f;
+      else if constexpr (ACT == A_SIGMOID) v = 1.f / (1.f + std::exp(-v));
+      y[c] = v;
+    }
+  }
+  template <int ACT, bool BIAS>
+  void rowsT(float* y, long r0, long n) const {
+    if ((!BIAS || biasRows == 1) && (!alpha || alphaRows == 1)) {
+      for (long r = 0; r < n; r++, y += C) row<ACT, BIAS>(y, bias, alpha, C, leaky);
+      return;
+    }
+    for (long r = r0; r < r0 + n; r++, y += C)
+      row<ACT, BIAS>(y, BIAS ? bias + (r % biasRows) * C : nullptr, alpha ? alpha + (r % alphaRows) * C : nullptr, C, leaky);
+  }
+  template <bool BIAS>
+  void rowsB(float* y, long r0, long n) const {
+    switch (act) {
+      case A_RELU: return rowsT<A_RELU, BIAS>(y, r0, n);
+      case A_RELU6: return rowsT<A_RELU6, BIAS>(y, r0, n);
+      case A_PRELU: return rowsT<A_PRELU, BIAS>(y, r0, n);
+      case A_LEAKY: return rowsT<A_LEAKY, BIAS>(y, r0, n);
+      case A_ELU: return rowsT<A_ELU, BIAS>(y, r0, n);
+      case A_SIGMOID: return rowsT<A_SIGMOID, BIAS>(y, r0, n);
+      default: return rowsT<A_LINEAR, BIAS>(y, r0, n);
+    }
+  }
+  // Rows [r0, r0 + n) of the output (row r = output pixel r, all images counted), stored contiguously from y.
+  void rows(float* y, long r0, long n) const {
+    if (!active() || n <= 0) return;
+    if (bias) rowsB<true>(y, r0, n);
+    else rowsB<false>(y, r0, n);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------------
 // GEMM: C[M x N] (=|+=) sum_k A(i, k) * B(k, j), with A(i, k) = A[i*rsa + k*csa], B(k, j) = B[k*rsb + j*csb].
 
 // Ap: MR x kc micro-panel, k-major (Ap[k*MR + i]); Bp: kc x NR panel (Bp[k*NR + j]).
@@ -232,12 +314,16 @@ inline void micro_kernel(int kc, const float* __restrict Ap, const float* __rest
 }
 
 // Single-threaded GEMM over rows [0, M). Scratch buffers are reused across calls by the calling thread.
+// With an epilogue (ldc == N == epi->C, not accumulating), each MR-row tile gets it as soon as its last depth block is
+// written; epiRow0 is the output row index of C's row 0.
 void gemm_st(long M, long N, long K, const float* A, long rsa, long csa, const float* B, long rsb, long csb, float* C,
-             long ldc, bool accumulate) {
+             long ldc, bool accumulate, const Epilogue* epi = nullptr, long epiRow0 = 0) {
   if (M <= 0 || N <= 0) return;
+  if (epi && !epi->active()) epi = nullptr;
   if (K <= 0) {
     if (!accumulate)
       for (long i = 0; i < M; i++) std::memset(C + i * ldc, 0, sizeof(float) * N);
+    if (epi) epi->rows(C, epiRow0, M);
     return;
   }
   thread_local std::vector<float> bpack, apack;
@@ -284,6 +370,7 @@ void gemm_st(long M, long N, long K, const float* A, long rsa, long csa, const f
         micro_kernel(kc, ap, bpack.data() + p * KC * NR, C + i0 * ldc + j0, ldc, mr, int(std::min<long>(NR, N - j0)),
                      acc);
       }
+      if (epi && k0 + kc >= K) epi->rows(C + i0 * ldc, epiRow0 + i0, mr);
     }
   }
 }
@@ -291,10 +378,10 @@ void gemm_st(long M, long N, long K, const float* A, long rsa, long csa, const f
 // Multi-threaded GEMM: rows split over threads when M is large; otherwise the depth K is split and the partial
 // products are summed (the weight-gradient case: M, N = channels, K = batch x pixels).
 void gemm(long M, long N, long K, const float* A, long rsa, long csa, const float* B, long rsb, long csb, float* C,
-          long ldc, bool accumulate) {
+          long ldc, bool accumulate, const Epilogue* epi = nullptr) {
   const int nt = num_threads();
   if (nt == 1 || M * N * K < kParallelWork) {
-    gemm_st(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
+    gemm_st(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate, epi, 0);
     return;
   }
   // Many small chunks, not one half per thread (see Pool). The depth when it dominates (the weight gradients: M, N =
@@ -305,7 +392,7 @@ void gemm(long M, long N, long K, const float* A, long rsa, long csa, const floa
     const long chunks = (M + rowsPer - 1) / rowsPer;
     pool().run(chunks, [&](long ch, int) {
       const long r0 = ch * rowsPer, r1 = std::min(M, r0 + rowsPer);
-      gemm_st(r1 - r0, N, K, A + r0 * rsa, rsa, csa, B, rsb, csb, C + r0 * ldc, ldc, accumulate);
+      gemm_st(r1 - r0, N, K, A + r0 * rsa, rsa, csa, B, rsb, csb, C + r0 * ldc, ldc, accumulate, epi, r0);
     });
     return;
   }
@@ -326,6 +413,7 @@ void gemm(long M, long N, long K, const float* A, long rsa, long csa, const floa
         if (!part[t].empty()) s += part[t][i * N + j];
       c[j] = s;
     }
+    if (epi) epi->rows(c, i, 1);
   }
 }
 
@@ -378,19 +466,21 @@ void col2im_add(const Conv& g, const float* col, float* dx) {
     }
 }
 
-void conv2d(const Conv& g, const float* x, const float* w, float* y) {
+void conv2d_epi(const Conv& g, const float* x, const float* w, float* y, const Epilogue* epi) {
   const long M = g.n * g.oh * g.ow;
   if (g.pointwise()) {
-    gemm(M, g.co, g.ci, x, g.ci, 1, w, g.co, 1, y, g.co, false);
+    gemm(M, g.co, g.ci, x, g.ci, 1, w, g.co, 1, y, g.co, false, epi);
     return;
   }
   const long P = g.oh * g.ow, K = g.cols();
   peach(g.n, M * K * g.co > kParallelWork, [&](long b, int) {
     float* col = scratch(size_t(P) * K);
     im2col(g, x + b * g.h * g.w * g.ci, col);
-    gemm_st(P, g.co, K, col, K, 1, w, g.co, 1, y + b * P * g.co, g.co, false);
+    gemm_st(P, g.co, K, col, K, 1, w, g.co, 1, y + b * P * g.co, g.co, false, epi, b * P);
   });
 }
+
+void conv2d(const Conv& g, const float* x, const float* w, float* y) { conv2d_epi(g, x, w, y, nullptr); }
 
 void conv2d_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
   const long M = g.n * g.oh * g.ow;
@@ -431,7 +521,7 @@ void conv2d_backprop_filter(const Conv& g, const float* x, const float* dy, floa
 // ---------------------------------------------------------------------------------------------------------------
 // Depthwise convolution, channel multiplier 1 (co == ci): channels are the contiguous, vectorised axis.
 
-void dw_forward_generic(const Conv& g, const float* x, const float* w, float* y) {
+void dw_forward_generic(const Conv& g, const float* x, const float* w, float* y, const Epilogue* epi) {
   const long C = g.ci;
   peach(g.n * g.oh, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int) {
       const long b = row / g.oh, oy = row % g.oh;
@@ -452,6 +542,7 @@ void dw_forward_generic(const Conv& g, const float* x, const float* w, float* y)
           }
         }
       }
+      if (epi) epi->rows(yr, (b * g.oh + oy) * g.ow, g.ow);
   });
 }
 
@@ -520,37 +611,137 @@ inline void tap_range(long o, long s, long p, long k, long n, long* k0, long* k1
 constexpr int K3 = 3;
 bool dw3(const Conv& g) { return g.kh == K3 && g.kw == K3 && g.ci % VL == 0; }
 
-// Forward; with `flip` the filter is rotated 180 degrees (the input gradient of a stride-1 depthwise conv is the
-// forward conv of dy with the rotated filter and padding k-1-p).
-void dw3_forward(const Conv& g, const float* x, const float* w, float* y, bool flip) {
+// The activations that need no exp, on a vector: applied to a 3x3 depthwise output before it is stored.
+template <int ACT>
+inline vf vact(vf v, vf a, float leaky) {
+  const vf z = vf{};
+  if constexpr (ACT == A_RELU) return v < z ? z : v;
+  else if constexpr (ACT == A_RELU6) { const vf six = z + 6.f; return v < z ? z : (v > six ? six : v); }
+  else if constexpr (ACT == A_PRELU) return v < z ? a * v : v;
+  else if constexpr (ACT == A_LEAKY) return v < z ? leaky * v : v;
+  else return v;
+}
+
+// One output row of the 3x3 depthwise conv (all channels), with bias and activation ACT applied in registers when
+// BIAS / ACT say so (per-channel bias and PReLU weights: `bias` / `alpha` point at C floats, else unused). Four
+// neighbouring outputs at a time in the interior: four independent accumulation chains instead of one (each output
+// still adds its 9 taps in the same order, so the bits are those of one output at a time).
+template <int ACT, bool BIAS>
+void dw3_row(const Conv& g, const float* x, const float* w, float* y, bool flip, long row, const float* bias,
+             const float* alpha, float leaky) {
   const long C = g.ci;
-  peach(g.n * g.oh, g.n * g.oh * g.ow * C * 9 > kParallelWork, [&](long row, int) {
-    const long b = row / g.oh, oy = row % g.oh;
-    long ky0, ky1;
-    tap_range(oy, g.sh, g.pt, K3, g.h, &ky0, &ky1);
-    const float* xb = x + b * g.h * g.w * C;
-    float* yr = y + ((b * g.oh + oy) * g.ow) * C;
+  const long b = row / g.oh, oy = row % g.oh;
+  long ky0, ky1;
+  tap_range(oy, g.sh, g.pt, K3, g.h, &ky0, &ky1);
+  const float* xb = x + b * g.h * g.w * C;
+  float* yr = y + ((b * g.oh + oy) * g.ow) * C;
+  // Interior columns [oxA, oxB): all three taps inside the input.
+  long oxA = g.ow, oxB = g.ow;
+  if (ky0 == 0 && ky1 == K3) {
+    oxA = std::min(g.ow, (g.pl + g.sw - 1) / g.sw);
+    oxB = g.w + g.pl - K3 < 0 ? 0 : std::min(g.ow, (g.w + g.pl - K3) / g.sw + 1);
+    if (oxB < oxA) oxB = oxA;
+  }
+  const long rowStride = g.w * C;
+  // Channels innermost: the loads and stores of one output group walk memory contiguously; the filter taps of each
+  // channel vector come from L1.
+  auto tap = [&](long c, int t) { return loadu(w + (flip ? 8 - t : t) * C + c); };
+  auto finish = [&](vf acc, long c) {
+    if constexpr (BIAS) acc += loadu(bias + c);
+    return vact<ACT>(acc, ACT == A_PRELU ? loadu(alpha + c) : vf{}, leaky);
+  };
+  auto single = [&](long ox, bool interior) {
+    long kx0 = 0, kx1 = K3, ya = ky0, yb = ky1;
+    if (!interior) tap_range(ox, g.sw, g.pl, K3, g.w, &kx0, &kx1);
+    else { ya = 0; yb = K3; }
+    const float* xi = xb + ((oy * g.sh - g.pt) * g.w + ox * g.sw - g.pl) * C;
     for (long c = 0; c < C; c += VL) {
-      vf wr[9];
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; t++) wr[t] = loadu(w + (flip ? 8 - t : t) * C + c);
-      for (long ox = 0; ox < g.ow; ox++) {
-        long kx0, kx1;
-        tap_range(ox, g.sw, g.pl, K3, g.w, &kx0, &kx1);
-        const float* xi = xb + ((oy * g.sh - g.pt) * g.w + ox * g.sw - g.pl) * C + c;
-        vf acc = vf{};
-        if (ky0 == 0 && ky1 == K3 && kx0 == 0 && kx1 == K3) {
+      vf acc = vf{};
+      for (long ky = ya; ky < yb; ky++)
+        for (long kx = kx0; kx < kx1; kx++) acc += loadu(xi + ky * rowStride + kx * C + c) * tap(c, int(ky * K3 + kx));
+      storeu(yr + ox * C + c, finish(acc, c));
+    }
+  };
+  long ox = 0;
+  for (; ox < oxA; ox++) single(ox, false);
+  if (g.sw == 1) {
+    // Stride 1: 4 outputs read 6 neighbouring input columns per filter row (18 loads for 36 multiply-adds), four
+    // independent accumulation chains (each output still adds its 9 taps in order: the bits of one at a time).
+    for (; ox + 4 <= oxB; ox += 4) {
+      const float* xi = xb + ((oy * g.sh - g.pt) * g.w + ox - g.pl) * C;
+      float* o = yr + ox * C;
+      for (long c = 0; c < C; c += VL) {
+        vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
 #pragma GCC unroll 3
-          for (int ky = 0; ky < K3; ky++)
-#pragma GCC unroll 3
-            for (int kx = 0; kx < K3; kx++) acc += loadu(xi + (ky * g.w + kx) * C) * wr[ky * K3 + kx];
-        } else {
-          for (long ky = ky0; ky < ky1; ky++)
-            for (long kx = kx0; kx < kx1; kx++) acc += loadu(xi + (ky * g.w + kx) * C) * wr[ky * K3 + kx];
+        for (int ky = 0; ky < K3; ky++) {
+          const float* q = xi + ky * rowStride + c;
+          const vf v0 = loadu(q), v1 = loadu(q + C), v2 = loadu(q + 2 * C), v3 = loadu(q + 3 * C), v4 = loadu(q + 4 * C),
+                   v5 = loadu(q + 5 * C);
+          const vf w0 = tap(c, ky * K3), w1 = tap(c, ky * K3 + 1), w2 = tap(c, ky * K3 + 2);
+          a0 += v0 * w0; a1 += v1 * w0; a2 += v2 * w0; a3 += v3 * w0;
+          a0 += v1 * w1; a1 += v2 * w1; a2 += v3 * w1; a3 += v4 * w1;
+          a0 += v2 * w2; a1 += v3 * w2; a2 += v4 * w2; a3 += v5 * w2;
         }
-        storeu(yr + ox * C + c, acc);
+        storeu(o + c, finish(a0, c));
+        storeu(o + C + c, finish(a1, c));
+        storeu(o + 2 * C + c, finish(a2, c));
+        storeu(o + 3 * C + c, finish(a3, c));
       }
     }
+  } else if (g.sw == 2) {
+    // Stride 2: 9 input columns per filter row for 4 outputs.
+    for (; ox + 4 <= oxB; ox += 4) {
+      const float* xi = xb + ((oy * g.sh - g.pt) * g.w + 2 * ox - g.pl) * C;
+      float* o = yr + ox * C;
+      for (long c = 0; c < C; c += VL) {
+        vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+#pragma GCC unroll 3
+        for (int ky = 0; ky < K3; ky++) {
+          const float* q = xi + ky * rowStride + c;
+          const vf w0 = tap(c, ky * K3), w1 = tap(c, ky * K3 + 1), w2 = tap(c, ky * K3 + 2);
+          const vf v0 = loadu(q), v1 = loadu(q + C), v2 = loadu(q + 2 * C), v3 = loadu(q + 3 * C), v4 = loadu(q + 4 * C);
+          a0 += v0 * w0; a0 += v1 * w1; a0 += v2 * w2;
+          a1 += v2 * w0; a1 += v3 * w1; a1 += v4 * w2;
+          const vf v5 = loadu(q + 5 * C), v6 = loadu(q + 6 * C), v7 = loadu(q + 7 * C), v8 = loadu(q + 8 * C);
+          a2 += v4 * w0; a2 += v5 * w1; a2 += v6 * w2;
+          a3 += v6 * w0; a3 += v7 * w1; a3 += v8 * w2;
+        }
+        storeu(o + c, finish(a0, c));
+        storeu(o + C + c, finish(a1, c));
+        storeu(o + 2 * C + c, finish(a2, c));
+        storeu(o + 3 * C + c, finish(a3, c));
+      }
+    }
+  }
+  for (; ox < oxB; ox++) single(ox, true);
+  for (; ox < g.ow; ox++) single(ox, false);
+}
+
+// Forward; with `flip` the filter is rotated 180 degrees (the input gradient of a stride-1 depthwise conv is the
+// forward conv of dy with the rotated filter and padding k-1-p). The epilogue runs in registers where the bias and
+// PReLU weights are per channel and the activation needs no exp; otherwise on each finished row.
+void dw3_forward(const Conv& g, const float* x, const float* w, float* y, bool flip, const Epilogue* epi = nullptr) {
+  const bool inReg = epi && epi->biasRows <= 1 && (epi->act != A_PRELU || epi->alphaRows == 1) &&
+                     (epi->act == A_LINEAR || epi->act == A_RELU || epi->act == A_RELU6 || epi->act == A_PRELU ||
+                      epi->act == A_LEAKY);
+  const bool bias = inReg && epi->bias;
+  const int act = inReg ? epi->act : A_LINEAR;
+  const float* bp = bias ? epi->bias : nullptr;
+  const float* ap = inReg ? epi->alpha : nullptr;
+  const float leaky = inReg ? epi->leaky : 0.f;
+  auto rowFn = [&]() -> void (*)(const Conv&, const float*, const float*, float*, bool, long, const float*, const float*, float) {
+    switch (act) {
+      case A_RELU: return bias ? dw3_row<A_RELU, true> : dw3_row<A_RELU, false>;
+      case A_RELU6: return bias ? dw3_row<A_RELU6, true> : dw3_row<A_RELU6, false>;
+      case A_PRELU: return bias ? dw3_row<A_PRELU, true> : dw3_row<A_PRELU, false>;
+      case A_LEAKY: return bias ? dw3_row<A_LEAKY, true> : dw3_row<A_LEAKY, false>;
+      default: return bias ? dw3_row<A_LINEAR, true> : dw3_row<A_LINEAR, false>;
+    }
+  }();
+  const Epilogue* after = epi && !inReg ? epi : nullptr;
+  peach(g.n * g.oh, g.n * g.oh * g.ow * g.ci * 9 > kParallelWork, [&](long row, int) {
+    rowFn(g, x, w, y, flip, row, bp, ap, leaky);
+    if (after) after->rows(y + row * g.ow * g.ci, row * g.ow, g.ow);
   });
 }
 
@@ -592,10 +783,13 @@ void dw3_backprop_filter(const Conv& g, const float* x, const float* dy, float* 
   add_partials(part, KS, dw);
 }
 
-void dw_forward(const Conv& g, const float* x, const float* w, float* y) {
-  if (dw3(g)) return dw3_forward(g, x, w, y, false);
-  dw_forward_generic(g, x, w, y);
+void dw_forward_epi(const Conv& g, const float* x, const float* w, float* y, const Epilogue* epi) {
+  if (epi && !epi->active()) epi = nullptr;
+  if (dw3(g)) return dw3_forward(g, x, w, y, false, epi);
+  dw_forward_generic(g, x, w, y, epi);
 }
+
+void dw_forward(const Conv& g, const float* x, const float* w, float* y) { dw_forward_epi(g, x, w, y, nullptr); }
 
 void dw_backprop_input(const Conv& g, const float* dy, const float* w, float* dx) {
   if (dw3(g) && g.sh == 1 && g.sw == 1 && g.pt <= 2 && g.pl <= 2 && g.oh == g.h + 2 * g.pt - 2 && g.ow == g.w + 2 * g.pl - 2) {
@@ -654,6 +848,60 @@ void binary(const float* a, long na, const float* b, long nb, float* out, long n
       for (long j = 0; j < na; j++) o[j] = bin<OP>(a[j], br[j]);
     });
   }
+}
+
+// General broadcasting: out has `R` axes (adjacent axes merged, size-1 axes dropped by the caller), sa / sb are a's
+// and b's element strides along them (0 where the operand is broadcast). The last axis is the contiguous run, where
+// each operand's stride is 1 or 0. Rows (all axes but the last) split over threads in chunks of ~16K elements.
+constexpr int kMaxRank = 8;
+
+template <int OP>
+void binary_bcast(const float* a, const float* b, float* out, int R, const long* shape, const long* sa, const long* sb) {
+  const long inner = shape[R - 1], ia = sa[R - 1], ib = sb[R - 1];
+  long rows = 1;
+  for (int d = 0; d < R - 1; d++) rows *= shape[d];
+  const long n = rows * inner;
+  const long grain = std::max(1L, 16384 / std::max(1L, inner));
+  const long chunks = (rows + grain - 1) / grain;
+  auto runChunk = [&](long ch, int) {
+    const long r0 = ch * grain, r1 = std::min(rows, r0 + grain);
+    long idx[kMaxRank] = {0};
+    long oa = 0, ob = 0;
+    for (long r = r0, d = R - 2; d >= 0; d--) {  // the multi-index of row r0
+      idx[d] = r % shape[d];
+      r /= shape[d];
+      oa += idx[d] * sa[d];
+      ob += idx[d] * sb[d];
+    }
+    for (long r = r0; r < r1; r++) {
+      const float* __restrict ar = a + oa;
+      const float* __restrict br = b + ob;
+      float* __restrict o = out + r * inner;
+      if (ia == 1 && ib == 1) {
+        for (long j = 0; j < inner; j++) o[j] = bin<OP>(ar[j], br[j]);
+      } else if (ia == 1) {
+        const float v = br[0];
+        for (long j = 0; j < inner; j++) o[j] = bin<OP>(ar[j], v);
+      } else if (ib == 1) {
+        const float v = ar[0];
+        for (long j = 0; j < inner; j++) o[j] = bin<OP>(v, br[j]);
+      } else {
+        const float v = bin<OP>(ar[0], br[0]);
+        for (long j = 0; j < inner; j++) o[j] = v;
+      }
+      for (long d = R - 2; d >= 0; d--) {  // next row: odometer over the outer axes
+        oa += sa[d];
+        ob += sb[d];
+        if (++idx[d] < shape[d]) break;
+        oa -= shape[d] * sa[d];
+        ob -= shape[d] * sb[d];
+        idx[d] = 0;
+      }
+    }
+  };
+  if (n > kParallelWork && chunks > 1 && num_threads() > 1) pool().run(chunks, runChunk);
+  else
+    for (long ch = 0; ch < chunks; ch++) runChunk(ch, 0);
 }
 
 // Sum over the middle axis of x viewed as [outer, mid, inner].
@@ -833,11 +1081,223 @@ napi_value binary_entry(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// unary(op, x, out): 0 square, 1 relu, 2 neg, 3 sqrt, 4 rsqrt
-napi_value unary_entry(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
+// matmul(a, b, out, dims: Int32Array [batch, M, N, K, transposeA, transposeB, aBatched, bBatched]): out[i] = a[i] x b[i]
+// (tfjs's BatchMatMul; an operand that is not batched is shared by every batch), through the packed GEMM.
+napi_value matmul_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!args(env, info, argv)) return nullptr;
+  F32 a, b, o;
+  const int32_t* d;
+  long nd;
+  if (!get_f32(env, argv[0], &a) || !get_f32(env, argv[1], &b) || !get_f32(env, argv[2], &o) || !get_i32(env, argv[3], &d, &nd))
+    return nullptr;
+  if (nd < 8) {
+    napi_throw_error(env, nullptr, "facedistill native: matmul needs 8 sizes");
+    return nullptr;
+  }
+  const long B = d[0], M = d[1], N = d[2], K = d[3];
+  const bool ta = d[4] != 0, tb = d[5] != 0;
+  const long sa = d[6] ? M * K : 0, sb = d[7] ? K * N : 0;
+  if (o.n != B * M * N || a.n < (d[6] ? B : 1) * M * K || b.n < (d[7] ? B : 1) * K * N) {
+    napi_throw_error(env, nullptr, "facedistill native: matmul sizes do not match its operands");
+    return nullptr;
+  }
+  // A(i, k) = ta ? a[k*M + i] : a[i*K + k]; B(k, j) = tb ? b[j*K + k] : b[k*N + j]
+  const long rsa = ta ? 1 : K, csa = ta ? M : 1, rsb = tb ? 1 : N, csb = tb ? K : 1;
+  if (B > 1 && M * N * K < kParallelWork && B * M * N * K >= kParallelWork) {
+    peach(B, true, [&](long i, int) { gemm_st(M, N, K, a.p + i * sa, rsa, csa, b.p + i * sb, rsb, csb, o.p + i * M * N, N, false); });
+  } else {
+    for (long i = 0; i < B; i++) gemm(M, N, K, a.p + i * sa, rsa, csa, b.p + i * sb, rsb, csb, o.p + i * M * N, N, false);
+  }
+  return nullptr;
+}
+
+// concat(parts: Float32Array[], out, outer, inners: Int32Array): out viewed as [outer, sum(inners)], part i as
+// [outer, inners[i]] (tfjs's Concat along one axis, and Pack).
+napi_value concat_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!args(env, info, argv)) return nullptr;
+  uint32_t np = 0;
+  if (napi_get_array_length(env, argv[0], &np) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "facedistill native: concat expects an array of Float32Arrays");
+    return nullptr;
+  }
+  F32 o;
+  const int32_t* in;
+  long nin;
+  if (!get_f32(env, argv[1], &o) || !get_i32(env, argv[3], &in, &nin)) return nullptr;
+  const long outer = long(get_num(env, argv[2]));
+  std::vector<const float*> src(np);
+  std::vector<long> inner(np), at(np);
+  long row = 0;
+  for (uint32_t i = 0; i < np; i++) {
+    napi_value e;
+    napi_get_element(env, argv[0], i, &e);
+    F32 f;
+    if (!get_f32(env, e, &f)) return nullptr;
+    if (long(i) >= nin || f.n != outer * in[i]) {
+      napi_throw_error(env, nullptr, "facedistill native: concat part sizes do not match");
+      return nullptr;
+    }
+    src[i] = f.p;
+    inner[i] = in[i];
+    at[i] = row;
+    row += in[i];
+  }
+  if (o.n != outer * row) {
+    napi_throw_error(env, nullptr, "facedistill native: concat output size does not match");
+    return nullptr;
+  }
+  const long grain = std::max(1L, 16384 / std::max(1L, row));
+  pfor(outer, grain, o.n > kParallelWork, [&](long r) {
+    float* dst = o.p + r * row;
+    for (uint32_t i = 0; i < np; i++) {
+      const float* s0 = src[i] + r * inner[i];
+      float* d0 = dst + at[i];
+      if (inner[i] >= 16) std::memcpy(d0, s0, sizeof(float) * inner[i]);
+      else for (long j = 0; j < inner[i]; j++) d0[j] = s0[j];
+    }
+  });
+  return nullptr;
+}
+
+// pool(x, out, geometry: Int32Array[13] (as the convolutions, ci == co), max: 0|1): MaxPool / AvgPool, NHWC,
+// dilation 1, as tfjs's cpu pool(): the max or the mean over the window's in-bounds pixels (NaN never wins a max).
+napi_value pool_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!args(env, info, argv)) return nullptr;
+  F32 x, o;
+  const int32_t* p;
+  long np;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &o) || !get_i32(env, argv[2], &p, &np)) return nullptr;
+  if (np < 13) {
+    napi_throw_error(env, nullptr, "facedistill native: pool geometry needs 13 values");
+    return nullptr;
+  }
+  const Conv g(p);
+  const bool isMax = get_num(env, argv[3]) != 0;
+  const long C = g.ci;
+  peach(g.n * g.oh, g.n * g.oh * g.ow * C * g.kh * g.kw > kParallelWork, [&](long row, int) {
+    const long b = row / g.oh, oy = row % g.oh;
+    long ky0, ky1;
+    tap_range(oy, g.sh, g.pt, g.kh, g.h, &ky0, &ky1);
+    const float* xb = x.p + b * g.h * g.w * C;
+    float* yr = o.p + row * g.ow * C;
+    for (long ox = 0; ox < g.ow; ox++) {
+      long kx0, kx1;
+      tap_range(ox, g.sw, g.pl, g.kw, g.w, &kx0, &kx1);
+      float* out = yr + ox * C;
+      const long iy0 = oy * g.sh - g.pt, ix0 = ox * g.sw - g.pl;
+      const long count = std::max(0L, ky1 - ky0) * std::max(0L, kx1 - kx0);
+      long c = 0;
+      for (; c + VL <= C; c += VL) {
+        vf acc = isMax ? vf{} - __builtin_inff() : vf{};
+        for (long ky = ky0; ky < ky1; ky++)
+          for (long kx = kx0; kx < kx1; kx++) {
+            const vf v = loadu(xb + ((iy0 + ky) * g.w + ix0 + kx) * C + c);
+            if (isMax) acc = v > acc ? v : acc;
+            else acc += v;
+          }
+        storeu(out + c, isMax ? acc : acc / float(count));
+      }
+      for (; c < C; c++) {
+        float acc = isMax ? -__builtin_inff() : 0.f;
+        for (long ky = ky0; ky < ky1; ky++)
+          for (long kx = kx0; kx < kx1; kx++) {
+            const float v = xb[((iy0 + ky) * g.w + ix0 + kx) * C + c];
+            if (isMax) acc = v > acc ? v : acc;
+            else acc += v;
+          }
+        out[c] = isMax ? acc : acc / float(count);
+      }
+    }
+  });
+  return nullptr;
+}
+
+// binaryBroadcast(op, a, b, out, dims: Int32Array [R, shape[R], aStrides[R], bStrides[R]])
+napi_value binary_bcast_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
   if (!args(env, info, argv)) return nullptr;
   const int op = int(get_num(env, argv[0]));
+  F32 a, b, o;
+  const int32_t* d;
+  long nd;
+  if (!get_f32(env, argv[1], &a) || !get_f32(env, argv[2], &b) || !get_f32(env, argv[3], &o) || !get_i32(env, argv[4], &d, &nd))
+    return nullptr;
+  const int R = nd > 0 ? d[0] : 0;
+  if (R < 1 || R > kMaxRank || nd < 1 + 3 * R) {
+    napi_throw_error(env, nullptr, "facedistill native: binaryBroadcast needs 1..8 axes");
+    return nullptr;
+  }
+  long shape[kMaxRank], sa[kMaxRank], sb[kMaxRank];
+  long n = 1, lastA = 0, lastB = 0;
+  for (int i = 0; i < R; i++) {
+    shape[i] = d[1 + i];
+    sa[i] = d[1 + R + i];
+    sb[i] = d[1 + 2 * R + i];
+    n *= shape[i];
+    lastA += (shape[i] - 1) * sa[i];
+    lastB += (shape[i] - 1) * sb[i];
+  }
+  if (n != o.n || lastA >= std::max(1L, a.n) || lastB >= std::max(1L, b.n) || (sa[R - 1] != 0 && sa[R - 1] != 1) ||
+      (sb[R - 1] != 0 && sb[R - 1] != 1)) {
+    napi_throw_error(env, nullptr, "facedistill native: binaryBroadcast geometry does not match its operands");
+    return nullptr;
+  }
+  switch (op) {
+    case ADD: binary_bcast<ADD>(a.p, b.p, o.p, R, shape, sa, sb); break;
+    case SUB: binary_bcast<SUB>(a.p, b.p, o.p, R, shape, sa, sb); break;
+    case MUL: binary_bcast<MUL>(a.p, b.p, o.p, R, shape, sa, sb); break;
+    case DIV: binary_bcast<DIV>(a.p, b.p, o.p, R, shape, sa, sb); break;
+    case SQDIFF: binary_bcast<SQDIFF>(a.p, b.p, o.p, R, shape, sa, sb); break;
+    case MAXIMUM: binary_bcast<MAXIMUM>(a.p, b.p, o.p, R, shape, sa, sb); break;
+    case MINIMUM: binary_bcast<MINIMUM>(a.p, b.p, o.p, R, shape, sa, sb); break;
+    default: napi_throw_error(env, nullptr, "facedistill native: unknown binary op");
+  }
+  return nullptr;
+}
+
+// Fused convolutions: (x, filter, bias|null, preluWeights|null, out, geometry: Int32Array[13], activation, leakyAlpha)
+template <void (*K)(const Conv&, const float*, const float*, float*, const Epilogue*)>
+napi_value fused_conv_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!args(env, info, argv)) return nullptr;
+  F32 x, w, bias, alpha, o;
+  const int32_t* p;
+  long np;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &w) || !get_f32(env, argv[2], &bias) ||
+      !get_f32(env, argv[3], &alpha) || !get_f32(env, argv[4], &o) || !get_i32(env, argv[5], &p, &np))
+    return nullptr;
+  if (np < 13) {
+    napi_throw_error(env, nullptr, "facedistill native: conv geometry needs 13 values");
+    return nullptr;
+  }
+  const Conv g(p);
+  const int act = int(get_num(env, argv[6]));
+  Epilogue epi(g.co, act, float(get_num(env, argv[7])));
+  if (act < A_LINEAR || act > A_SIGMOID || (act == A_PRELU && !alpha.p) || !epi.set(bias.p, bias.n, true) ||
+      !epi.set(alpha.p, alpha.n, false)) {
+    napi_throw_error(env, nullptr, "facedistill native: fused conv: bad activation, bias or PReLU weights");
+    return nullptr;
+  }
+  if (act != A_PRELU) epi.alpha = nullptr;
+  K(g, x.p, w.p, o.p, &epi);
+  return nullptr;
+}
+
+// unary(op, x, out, param?): 0 square, 1 relu, 2 neg, 3 sqrt, 4 rsqrt, 5 sigmoid, 6 relu6, 7 elu, 8 leakyrelu
+// (param = alpha), 9 abs, 10 exp; as tfjs's cpu kernels (exp in float)
+napi_value unary_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc = 4;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 3) {
+    napi_throw_error(env, nullptr, "facedistill native: too few arguments");
+    return nullptr;
+  }
+  const int op = int(get_num(env, argv[0]));
+  const float param = argc >= 4 ? float(get_num(env, argv[3])) : 0.f;
   F32 x, o;
   if (!get_f32(env, argv[1], &x) || !get_f32(env, argv[2], &o)) return nullptr;
   const long n = o.n;
@@ -858,6 +1318,24 @@ napi_value unary_entry(napi_env env, napi_callback_info info) {
       break;
     case 4:
       pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = 1.f / std::sqrt(xp[i]); });
+      break;
+    case 5:
+      pfor(n, 4096, n > kParallelWork / 8, [&](long i) { op_[i] = 1.f / (1.f + std::exp(-xp[i])); });
+      break;
+    case 6:
+      pfor(n, 16384, n > kParallelWork, [&](long i) { const float v = xp[i]; op_[i] = v < 0.f ? 0.f : (v > 6.f ? 6.f : v); });
+      break;
+    case 7:
+      pfor(n, 4096, n > kParallelWork / 8, [&](long i) { const float v = xp[i]; op_[i] = v >= 0.f ? v : std::exp(v) - 1.f; });
+      break;
+    case 8:
+      pfor(n, 16384, n > kParallelWork, [&](long i) { const float v = xp[i], ng = param * v; op_[i] = v < 0.f ? ng : v; });
+      break;
+    case 9:
+      pfor(n, 16384, n > kParallelWork, [&](long i) { op_[i] = std::fabs(xp[i]); });
+      break;
+    case 10:
+      pfor(n, 4096, n > kParallelWork / 8, [&](long i) { op_[i] = std::exp(xp[i]); });
       break;
     default: napi_throw_error(env, nullptr, "facedistill native: unknown unary op");
   }
@@ -1326,6 +1804,12 @@ napi_value init(napi_env env, napi_value exports) {
       {"depthwiseBackpropInput", nullptr, conv_entry<dw_backprop_input>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"depthwiseBackpropFilter", nullptr, conv_entry<dw_backprop_filter>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, binary_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binaryBroadcast", nullptr, binary_bcast_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmul", nullptr, matmul_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pool", nullptr, pool_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"concat", nullptr, concat_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dFused", nullptr, fused_conv_entry<conv2d_epi>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"depthwiseFused", nullptr, fused_conv_entry<dw_forward_epi>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, unary_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"greater", nullptr, greater_entry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"select", nullptr, select_entry, nullptr, nullptr, nullptr, napi_default, nullptr},

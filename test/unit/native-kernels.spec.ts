@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { NATIVE_BACKEND, registerNativeBackend } from '../../core/backends/native/backend.js';
+import { NATIVE_BACKEND, nativeKernelStats, registerNativeBackend, resetNativeKernelStats } from '../../core/backends/native/backend.js';
 import { repeatsAlongLeadingAxes } from '../../core/backends/native/kernels.js';
 import { buildMobileFaceNet } from '../../core/models/mobilefacenet.js';
 import { seeded } from '../helpers/seeded.js';
@@ -39,13 +39,26 @@ async function on(backend: string, shapes: readonly (readonly number[])[], f: (.
   return vals;
 }
 
-/** Same computation on cpu-native and on the cpu reference: every output within `tol` relative error. */
-async function compare(what: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], tol = TOL): Promise<void> {
+/**
+ * Same computation on cpu-native and on the cpu reference: every output within `tol` relative error; and every kernel
+ * named in `native` ran natively on cpu-native (at least once, never on the reference kernel).
+ */
+async function compare(what: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], tol = TOL,
+  native: readonly string[] = []): Promise<void> {
+  resetNativeKernelStats();
   const got = await on(NATIVE_BACKEND, shapes, f);
+  const s = nativeKernelStats();
   const want = await on('cpu', shapes, f);
   expect(got.length).to.equal(want.length);
   got.forEach((g, i) => expect(relErr(g, want[i]!), `${what} output ${i}`).to.be.below(tol));
+  for (const k of native) {
+    expect(s.native.get(k) ?? 0, `${what}: ${k} ran natively`).to.be.above(0);
+    expect(s.fallback.get(k) ?? 0, `${what}: ${k} fell back (${[...s.reasons.keys()].join('; ')})`).to.equal(0);
+  }
 }
+
+const CONV_GRADS = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter];
+const DW_GRADS = [tf.DepthwiseConv2dNative, tf.DepthwiseConv2dNativeBackpropInput, tf.DepthwiseConv2dNativeBackpropFilter];
 
 /** Forward output and the gradients with respect to every input of sum(f(xs) * r), r seeded. */
 function withGrads(f: (...xs: tf.Tensor[]) => tf.Tensor) {
@@ -115,56 +128,62 @@ describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', fun
   for (const c of CONV_CASES) {
     it(`conv2d ${c.k}x${c.k} s${c.s} pad=${JSON.stringify(c.pad)} x=${c.x} co=${c.co}: forward, dx, dW`, async () => {
       const w: Shape4 = [c.k, c.k, c.x[3], c.co];
-      await compare('conv2d', [c.x, w], withGrads((x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad)));
+      await compare('conv2d', [c.x, w], withGrads((x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad)), TOL, CONV_GRADS);
       // The layers' path: FusedConv2D without bias or activation.
-      await compare('fused conv2d', [c.x, w], withGrads((x, f) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: c.s, pad: c.pad })));
+      await compare('fused conv2d', [c.x, w], withGrads((x, f) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: c.s, pad: c.pad })),
+        TOL, [tf.FusedConv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]);
     });
   }
 
   for (const c of DW_CASES) {
     it(`depthwiseConv2d ${c.k}x${c.k} s${c.s} pad=${JSON.stringify(c.pad)} x=${c.x}: forward, dx, dW`, async () => {
-      await compare('depthwise', [c.x, [c.k, c.k, c.x[3], 1]], withGrads((x, f) => tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad)));
+      await compare('depthwise', [c.x, [c.k, c.k, c.x[3], 1]], withGrads((x, f) => tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad)), TOL, DW_GRADS);
     });
   }
 
-  it('falls back to the reference for what it does not handle (channel multiplier 2, dilation 2)', async () => {
+  it('falls back to the reference for what it does not handle (channel multiplier 2, dilation 2), and counts it', async () => {
     await compare('depthwise x2', [[2, 6, 6, 3], [3, 3, 3, 2]], withGrads((x, f) => tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same')));
+    expect(nativeKernelStats().reasons.get(`${tf.DepthwiseConv2dNative}: with channel multiplier 2`)).to.equal(2); // y, and again under tf.grads
     await compare('dilated conv', [[1, 9, 9, 2], [3, 3, 2, 3]], (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same', 'NHWC', 2));
+    expect(nativeKernelStats().fallback.get(tf.Conv2D)).to.equal(1);
   });
 
   // tfjs's own gradients of squaredDifference / maximum / minimum do not reduce broadcast operands (they throw on
   // cpu too), so those three are differentiated only where the shapes are equal.
-  const BINARY: readonly [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, boolean][] = [
-    ['add', tf.add, true], ['sub', tf.sub, true], ['mul', tf.mul, true], ['div', (a, b) => tf.div(a, tf.add(tf.abs(b), 0.5)), true],
-    ['squaredDifference', tf.squaredDifference, false], ['maximum', tf.maximum, false], ['minimum', tf.minimum, false],
+  const BINARY: readonly [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, boolean, string][] = [
+    ['add', tf.add, true, tf.Add], ['sub', tf.sub, true, tf.Sub], ['mul', tf.mul, true, tf.Multiply], ['div', (a, b) => tf.div(a, tf.add(tf.abs(b), 0.5)), true, tf.RealDiv],
+    ['squaredDifference', tf.squaredDifference, false, tf.SquaredDifference], ['maximum', tf.maximum, false, tf.Maximum], ['minimum', tf.minimum, false, tf.Minimum],
   ];
   const PAIRS: readonly [number[], number[]][] = [
     [[2, 3, 4, 70], [2, 3, 4, 70]], [[2, 3, 4, 70], [70]], [[70], [2, 3, 4, 70]], [[2, 3, 4, 5], [1, 1, 4, 5]],
     [[2, 3, 4, 5], []], [[], [2, 3, 4, 5]], [[300, 400], [300, 400]], // large: the threaded loops
-    [[2, 3, 4, 5], [2, 1, 1, 5]], // not a leading-axes broadcast: reference kernel
+    [[2, 3, 4, 5], [2, 1, 1, 5]], // not a leading-axes broadcast: the general broadcasting loop
   ];
-  for (const [name, op, broadcastGrads] of BINARY) {
+  for (const [name, op, broadcastGrads, kernelName] of BINARY) {
     it(`${name}: same shape, scalar and broadcast operands, with gradients`, async () => {
       for (const [a, b] of PAIRS) {
         const f = broadcastGrads || tf.util.arraysEqual(a, b) ? withGrads(op) : op;
-        await compare(`${name} ${a} ${b}`, [a, b], f);
+        await compare(`${name} ${a} ${b}`, [a, b], f, TOL, [kernelName]);
       }
     });
   }
 
   it('greater, where, relu (NaN stays NaN), neg, square, sqrt, rsqrt', async () => {
-    await compare('greater/where', [[4, 5, 6, 33], [33]], (a, b) => [tf.cast(tf.greater(a, b), 'float32'), tf.where(tf.greater(a, 0), a, tf.mul(a, 3))]);
+    await compare('greater/where', [[4, 5, 6, 33], [33]], (a, b) => [tf.cast(tf.greater(a, b), 'float32'), tf.where(tf.greater(a, 0), a, tf.mul(a, 3))],
+      TOL, [tf.Greater, tf.Select]);
     await compare('unary', [[300, 257]], (x) => {
       const withNaN = tf.where(tf.greater(x, 0.95), tf.fill(x.shape, NaN), x);
       return [tf.relu(withNaN), tf.neg(x), tf.square(x), tf.sqrt(tf.abs(x)), tf.rsqrt(tf.add(tf.abs(x), 0.1))];
-    });
+    }, TOL, [tf.Relu, tf.Neg, tf.Square, tf.Sqrt, tf.Rsqrt]);
   });
 
   it('sum and mean over contiguous and non-contiguous axes, keepDims', async () => {
     const s: Shape4 = [3, 5, 7, 40];
     for (const axes of [[0, 1, 2], [3], [1, 2], [0], [0, 2], [0, 1, 2, 3]]) {
       for (const keepDims of [false, true]) {
-        await compare(`reduce ${axes} ${keepDims}`, [s], withGrads((x) => tf.add(tf.sum(x, axes, keepDims), tf.mul(tf.mean(x, axes, keepDims), 2))));
+        const contiguous = axes.every((a, i) => i === 0 || a === axes[i - 1]! + 1);
+        await compare(`reduce ${axes} ${keepDims}`, [s], withGrads((x) => tf.add(tf.sum(x, axes, keepDims), tf.mul(tf.mean(x, axes, keepDims), 2))),
+          TOL, contiguous ? [tf.Mean] : []);
       }
     }
     await compare('reduce large', [[64, 1000, 3]], (x) => [tf.sum(x, [0, 1]), tf.mean(x, 2), tf.sum(x)], 1e-5);
@@ -173,7 +192,7 @@ describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', fun
   it('batchNorm (per-channel and scalar parameters): forward and the gradient of every input', async () => {
     for (const [x, p] of [[[4, 6, 5, 24], [24]], [[2, 3, 3, 7], [1]], [[200, 96], [96]]] as [number[], number[]][]) {
       // variance kept positive; offset and scale optional
-      await compare(`batchNorm ${x}`, [x, p, p, p, p], withGrads((xx, m, v, o, sc) => tf.batchNorm(xx, m, tf.add(tf.abs(v), 0.1), o, sc, 1e-3)), 1e-4);
+      await compare(`batchNorm ${x}`, [x, p, p, p, p], withGrads((xx, m, v, o, sc) => tf.batchNorm(xx, m, tf.add(tf.abs(v), 0.1), o, sc, 1e-3)), 1e-4, [tf.FusedBatchNorm]);
       // without scale, tfjs's own gradient fails on cpu too: forward only
       await compare(`batchNorm ${x} no scale`, [x, p, p], (xx, m, v) => tf.batchNorm(xx, m, tf.add(tf.abs(v), 0.1), undefined, undefined, 1e-3), 1e-4);
     }
@@ -187,7 +206,7 @@ describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', fun
   });
 
   it('prelu with per-channel and shared alpha: forward, dx, dAlpha', async () => {
-    await compare('prelu', [[3, 6, 6, 20], [1, 1, 20]], withGrads(tf.prelu as (x: tf.Tensor, a: tf.Tensor) => tf.Tensor));
+    await compare('prelu', [[3, 6, 6, 20], [1, 1, 20]], withGrads(tf.prelu as (x: tf.Tensor, a: tf.Tensor) => tf.Tensor), TOL, [tf.Prelu]);
     await compare('prelu shared', [[3, 6, 6, 20], [1]], withGrads(tf.prelu as (x: tf.Tensor, a: tf.Tensor) => tf.Tensor));
     await compare('prelu 2-D alpha', [[3, 6, 6, 20], [6, 20]], withGrads(tf.prelu as (x: tf.Tensor, a: tf.Tensor) => tf.Tensor));
   });

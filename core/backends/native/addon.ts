@@ -26,7 +26,20 @@ export interface NativeKernels {
   depthwiseBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   depthwiseBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): void;
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void;
-  unary(op: number, x: Float32Array, out: Float32Array): void;
+  /** dims = [rank, out shape…, a's strides…, b's strides…] (0 along broadcast axes; see broadcastDims in kernels.ts). */
+  binaryBroadcast(op: number, a: Float32Array, b: Float32Array, out: Float32Array, dims: Int32Array): void;
+  /** act: 0 linear, 1 relu, 2 relu6, 3 prelu, 4 leakyrelu, 5 elu, 6 sigmoid; bias / preluWeights: a scalar or whole rows of co. */
+  conv2dFused(x: Float32Array, w: Float32Array, bias: Float32Array | null, preluWeights: Float32Array | null, y: Float32Array,
+    geometry: Int32Array, act: number, leakyAlpha: number): void;
+  depthwiseFused(x: Float32Array, w: Float32Array, bias: Float32Array | null, preluWeights: Float32Array | null, y: Float32Array,
+    geometry: Int32Array, act: number, leakyAlpha: number): void;
+  unary(op: number, x: Float32Array, out: Float32Array, param?: number): void;
+  /** dims = [batch, M, N, K, transposeA, transposeB, aBatched, bBatched] */
+  matmul(a: Float32Array, b: Float32Array, out: Float32Array, dims: Int32Array): void;
+  /** MaxPool (max = 1) or AvgPool (0), NHWC; geometry as the convolutions'. */
+  pool(x: Float32Array, out: Float32Array, geometry: Int32Array, max: number): void;
+  /** out viewed as [outer, Σ inners], part i as [outer, inners[i]]. */
+  concat(parts: Float32Array[], out: Float32Array, outer: number, inners: Int32Array): void;
   greater(a: Float32Array, b: Float32Array, out: Uint8Array): void;
   select(cond: Uint8Array, a: Float32Array, b: Float32Array, out: Float32Array): void;
   reduceSum(x: Float32Array, out: Float32Array, outer: number, mid: number, inner: number, scale: number): void;

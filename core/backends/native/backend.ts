@@ -10,6 +10,9 @@ import { installFusedGradients } from '../fused-gradients.js';
 import { type AddonResult, loadNativeKernels } from './addon.js';
 import { BufferPool, type PooledStorage } from './buffer-pool.js';
 import { nativeKernelConfigs } from './kernels.js';
+import { countUncovered } from './stats.js';
+
+export { nativeFallbackWarnings, nativeKernelStats, resetNativeKernelStats, type NativeKernelStats } from './stats.js';
 
 export const NATIVE_BACKEND = 'cpu-native';
 
@@ -34,7 +37,19 @@ export function registerNativeBackend(): AddonResult {
     return b;
   }, -100);
   const cpuKernels = new Map(tf.getKernelsForBackend('cpu').map((k) => [k.kernelName, k]));
-  for (const k of cpuKernels.values()) tf.registerKernel({ ...k, backendName: NATIVE_BACKEND });
+  // Every cpu kernel, counted (and reported once when a call is slow); the native ones replace some of them below.
+  for (const k of cpuKernels.values()) {
+    const f = k.kernelFunc;
+    tf.registerKernel({
+      ...k, backendName: NATIVE_BACKEND,
+      kernelFunc: (args) => {
+        const t0 = performance.now();
+        const r = f(args);
+        countUncovered(k.kernelName, performance.now() - t0, () => Object.values(args.inputs).map((t) => JSON.stringify(t?.shape)).join(' ') || 'no inputs');
+        return r;
+      },
+    });
+  }
   const reference = (name: string) => {
     const k = cpuKernels.get(name);
     if (!k) throw new Error(`cpu-native: no cpu reference kernel ${name}`);
