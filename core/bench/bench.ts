@@ -5,7 +5,8 @@
  * 32; the same net at 32 px, batch 32, standing in for the small student until `bridge-tiny` lands), the teacher's
  * inference (face-api ResNet-34, batch 32), the SE-MobileFaceNet graph teacher (batch 32 and 64, and at batch 32 with
  * its conv + bias + activation chains fused at load; skipped when ../shared/models lacks it), face-api's 68-point
- * landmark net (batch 32) and, on cpu-native only, the 112 px step at batch 64 and 128; and, when /usr/bin/python3 has torch, the same 112 px and 32 px steps in
+ * landmark net (batch 32), the five-point LFW evaluation end to end (cold: decode, landmarks, align, flip-embed; images
+ * per second, each image once) and, on cpu-native only, the 112 px step at batch 64 and 128; and, when /usr/bin/python3 has torch, the same 112 px and 32 px steps in
  * PyTorch (2 threads, batch 32). Medians of --steps steps after --warmup. `ratioToPytorch` = the fast path's (the
  * backend `auto` picks) 112 px images/s ÷ PyTorch's, both measured in this run. A benchmark, not a test: the machine's
  * load is printed with every number because it moves them.
@@ -15,16 +16,16 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../backends/select.js';
 import { BACKENDS, type BackendName } from '../recipe/schema.js';
 import { timeTorchStep, torchMissing, type TorchTiming } from './pytorch.js';
-import { seMobileFaceNetMissing, timeGraphTeacher, timeLandmarks, timeStudentStep, timeTeacher, type Timing } from './workloads.js';
+import { lfwMissing, seMobileFaceNetMissing, timeGraphTeacher, timeLandmarks, timeLfwFivePoint, timeStudentStep, timeTeacher, type Timing } from './workloads.js';
 
-type Task = 'student112' | 'student32' | 'teacher' | 'student112-b64' | 'student112-b128' | 'se-teacher' | 'se-teacher-b64' | 'se-teacher-fused' | 'landmarks';
-const TASKS: readonly Task[] = ['student112', 'student32', 'teacher', 'student112-b64', 'student112-b128', 'se-teacher', 'se-teacher-b64', 'se-teacher-fused', 'landmarks'];
+type Task = 'student112' | 'student32' | 'teacher' | 'student112-b64' | 'student112-b128' | 'se-teacher' | 'se-teacher-b64' | 'se-teacher-fused' | 'landmarks' | 'lfw-five-point';
+const TASKS: readonly Task[] = ['student112', 'student32', 'teacher', 'student112-b64', 'student112-b128', 'se-teacher', 'se-teacher-b64', 'se-teacher-fused', 'landmarks', 'lfw-five-point'];
 /** Batch per task (the pure-JS cpu backend runs the inference tasks at batch 8). */
 const TASK_BATCH: Record<Task, number> = {
   student112: 32, student32: 32, teacher: 32, 'student112-b64': 64, 'student112-b128': 128,
-  'se-teacher': 32, 'se-teacher-b64': 64, 'se-teacher-fused': 32, landmarks: 32,
+  'se-teacher': 32, 'se-teacher-b64': 64, 'se-teacher-fused': 32, landmarks: 32, 'lfw-five-point': 32,
 };
-const INFERENCE: ReadonlySet<Task> = new Set(['teacher', 'se-teacher', 'se-teacher-b64', 'se-teacher-fused', 'landmarks']);
+const INFERENCE: ReadonlySet<Task> = new Set(['teacher', 'se-teacher', 'se-teacher-b64', 'se-teacher-fused', 'landmarks', 'lfw-five-point']);
 /** Tasks timed on cpu-native only: minutes per step on wasm (4 GiB heap: 16-image micro-batches) and pure JS. */
 const NATIVE_ONLY: ReadonlySet<Task> = new Set(['student112-b64', 'student112-b128']);
 
@@ -58,10 +59,11 @@ const describeTask: Record<Task, string> = {
   teacher: 'face-api ResNet-34 inference (150 px)',
   'student112-b64': 'MobileFaceNet 112 px KD train step (as student112)',
   'student112-b128': 'MobileFaceNet 112 px KD train step (as student112)',
-  'se-teacher': 'teacher inference (SE-MobileFaceNet graph, 112 px)',
-  'se-teacher-b64': 'teacher inference (SE-MobileFaceNet graph, 112 px)',
-  'se-teacher-fused': 'teacher inference (SE-MobileFaceNet graph, conv+bias+activation fused at load)',
+  'se-teacher': 'SE-MobileFaceNet graph as converted (conv, bias, activation as separate ops)',
+  'se-teacher-b64': 'teacher inference (SE-MobileFaceNet graph as the graph-model teacher loads it: conv+bias+activation fused)',
+  'se-teacher-fused': 'teacher inference (SE-MobileFaceNet graph as the graph-model teacher loads it: conv+bias+activation fused)',
   landmarks: 'landmarks (face-api 68, 112 px crops)',
+  'lfw-five-point': 'LFW five-point evaluation end to end, cold (decode 250 px, landmarks, align, SE-MobileFaceNet on face + mirror)',
 };
 
 /** Micro-batch per backend for the 112 px step: wasm's 4 GiB heap holds 16 images at 112 px (backend-notes §1.2). */
@@ -113,7 +115,7 @@ async function main(): Promise<void> {
         rows.push({ backend, task: 'skipped', what: describeTask[task], load1: [load(), load()], note: `${describeTask[task]}: timed on cpu-native only (minutes per step here)` });
         continue;
       }
-      const seMissing = task.startsWith('se-teacher') ? seMobileFaceNetMissing() : undefined;
+      const seMissing = task.startsWith('se-teacher') ? seMobileFaceNetMissing() : task === 'lfw-five-point' ? lfwMissing() : undefined;
       if (seMissing) {
         rows.push({ backend, task: 'skipped', what: describeTask[task], load1: [load(), load()], note: `${describeTask[task]}: skipped, ${seMissing}` });
         continue;
@@ -125,8 +127,9 @@ async function main(): Promise<void> {
       const l0 = load();
       const onStep = (s: number) => log(`    ${s.toFixed(2)} s`);
       const timing = task === 'teacher' ? await timeTeacher({ batch, steps, warmup: a.warmup, onStep })
-        : task.startsWith('se-teacher') ? await timeGraphTeacher({ batch, steps, warmup: a.warmup, fuse: task === 'se-teacher-fused', onStep })
+        : task.startsWith('se-teacher') ? await timeGraphTeacher({ batch, steps, warmup: a.warmup, fuse: task !== 'se-teacher', onStep })
         : task === 'landmarks' ? await timeLandmarks({ batch, steps, warmup: a.warmup, onStep })
+        : task === 'lfw-five-point' ? await timeLfwFivePoint({ batch, steps, warmup: a.warmup, onStep })
         : await timeStudentStep({ inputSize: task === 'student32' ? 32 : 112, batch, microBatch: mb, steps, warmup: a.warmup, onStep });
       rows.push({ backend, task, what: describeTask[task], timing, microBatch: mb, load1: [l0, load()] });
     }

@@ -10,6 +10,10 @@ import { FusedAdam } from '../engine/optimizer.js';
 import { fuseConvBiasActivation } from '../models/graph-fusion.js';
 import { readModelArtifacts } from '../models/model-files.js';
 import { buildMobileFaceNet } from '../models/mobilefacenet.js';
+import { parsePairsFile } from '../eval/pairs-file.js';
+import { decodeLetterboxed, FaceAligner } from '../images/face-aligner.js';
+import { decodeMany } from '../images/decode.js';
+import { stackImages } from '../images/stack.js';
 
 export interface Timing {
   /** Seconds per step (or per batch for inference), after the warm-up. */
@@ -102,8 +106,8 @@ export const seMobileFaceNetMissing = (file = SE_MOBILEFACENET_JSON): string | u
 
 /**
  * The SE-MobileFaceNet graph model (112 px in, 256-D out) embedding a batch of (x - 127.5) / 128 inputs, read back.
- * `fuse`: load it with Conv2D → BiasAdd → activation chains fused (core/models/graph-fusion.ts); without,
- * as the graph-model teacher loads it today.
+ * `fuse`: load it with Conv2D → BiasAdd → activation chains fused (core/models/graph-fusion.ts), as the graph-model
+ * teacher loads it; without, the graph as converted.
  */
 export async function graphTeacherWorkload(o: { batch: number; file?: string; fuse?: boolean }): Promise<Workload> {
   const { artifacts } = await readModelArtifacts(o.file ?? SE_MOBILEFACENET_JSON);
@@ -148,6 +152,55 @@ export async function landmarksWorkload(o: { batch: number }): Promise<Workload>
 
 export async function timeLandmarks(o: { batch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
   const w = await landmarksWorkload(o);
+  try {
+    return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
+  } finally {
+    w.dispose();
+  }
+}
+
+export const LFW_ROOT = path.resolve('../shared/data/lfw-deepfunneled');
+
+/** Why the end-to-end LFW workload cannot run here, or undefined. */
+export const lfwMissing = (): string | undefined => seMobileFaceNetMissing()
+  ?? (existsSync(path.join(LFW_ROOT, 'pairs.txt')) ? undefined : `${LFW_ROOT}/pairs.txt is absent (the shared data is not on this machine)`);
+
+/**
+ * The five-point LFW evaluation's per-image work, end to end and cold (no landmark cache): decode the 250 px JPEG,
+ * face-api landmarks in the central half, similarity warp to the ArcFace template, SE-MobileFaceNet (fused, as the
+ * graph-model teacher loads it) on the face and its mirror. Each step takes the next `batch` distinct images of
+ * View 2's pairs list, so no landmark is found twice.
+ */
+export async function lfwFivePointWorkload(o: { batch: number }): Promise<Workload> {
+  const pairs = await parsePairsFile(path.join(LFW_ROOT, 'pairs.txt'));
+  const files = [...new Set(pairs.flatMap((p) => [p.a.path, p.b.path]))];
+  const { artifacts } = await readModelArtifacts(SE_MOBILEFACENET_JSON);
+  const model = await tf.loadGraphModel(tf.io.fromMemory(fuseConvBiasActivation(artifacts).artifacts));
+  const aligner = new FaceAligner({ align: 'five-point' }, 112, undefined, path.join(LFW_ROOT, 'images'));
+  let next = 0;
+  return {
+    once: async () => {
+      const batch = files.slice(next, next + o.batch);
+      next += o.batch;
+      const decoded = await decodeMany(batch, (f) => decodeLetterboxed(path.join(LFW_ROOT, 'images', f), aligner.o.decodeSize));
+      const bad = decoded.find((d) => d instanceof Error);
+      if (bad) throw bad as Error;
+      const x = stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
+      const r = await aligner.align(x, batch, 'box');
+      x.dispose();
+      const e = tf.tidy(() => {
+        const n = tf.sub(tf.div(r.images, 127.5), 1);
+        return tf.add(model.execute(n) as tf.Tensor, model.execute(tf.image.flipLeftRight(n as tf.Tensor4D)) as tf.Tensor); // as evaluate.ts flips
+      });
+      await e.data();
+      tf.dispose([e, r.images]);
+    },
+    dispose: () => { model.dispose(); aligner.dispose(); },
+  };
+}
+
+export async function timeLfwFivePoint(o: { batch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
+  const w = await lfwFivePointWorkload(o);
   try {
     return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
   } finally {
