@@ -250,6 +250,17 @@ describe('cpu-native inference kernels (vs the pure-JS cpu reference, native pat
     }
   });
 
+  it('gather along each axis (repeated and reordered indices) and flipLeftRight, exactly as the reference', async () => {
+    for (const axis of [0, 1, 3]) {
+      await compare(`gather axis ${axis}`, [[5, 4, 3, 6]], (x) => tf.gather(x, tf.tensor1d([2, 0, 2, 1], 'int32'), axis), [tf.GatherV2], 1e-9);
+    }
+    await compare('gather with 2-D indices', [[6, 7]], (x) => tf.gather(x, tf.tensor2d([[5, 0], [3, 3]], [2, 2], 'int32')), [tf.GatherV2], 1e-9);
+    await compare('flipLeftRight', [[3, 5, 7, 3]], (x) => tf.image.flipLeftRight(x as tf.Tensor4D), [tf.FlipLeftRight], 1e-9);
+    // An index out of range declines to the reference, which names it.
+    expect(await tf.setBackend(NATIVE_BACKEND)).to.equal(true);
+    expect(() => tf.tidy(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([3], 'int32')).dataSync())).to.throw(/3/);
+  });
+
   // --- fallback reporting -----------------------------------------------------------------------------------------
   it('a case a native kernel declines runs the reference, is counted, and is reported once per (kernel, reason)', async () => {
     await tf.setBackend(NATIVE_BACKEND);

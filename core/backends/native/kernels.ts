@@ -333,6 +333,34 @@ export function nativeKernelConfigs(k: NativeKernels, backendName: string, refer
       k.greater(f32(b, a), f32(b, bb), o);
       return out(b, shape, o, 'bool');
     }),
+    // Row copies in JS (no addon call needed): tfjs's reference gathers and flips element by element through index
+    // arithmetic, ~100 ms for a batch of 16 images at 160 px (the teacher cache's sub-batch gather).
+    kernel(tf.GatherV2, (inputs, b, attrs) => {
+      const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+      const { axis, batchDims } = attrs as { axis: number; batchDims: number };
+      if (!isF32(x) || indices.dtype !== 'int32') return `with ${x.dtype} values and ${indices.dtype} indices`;
+      if (batchDims) return `with batchDims ${batchDims}`;
+      const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
+      const n = x.shape[ax]!, outer = size(x.shape.slice(0, ax)), inner = size(x.shape.slice(ax + 1));
+      const idx = b.data.get(indices.dataId).values as Int32Array;
+      if (idx.some((i) => i < 0 || i >= n)) return 'with an index out of range'; // the reference says which
+      const src = f32(b, x), o = alloc(outer * idx.length * inner);
+      for (let p = 0, w = 0; p < outer; p++) {
+        for (let j = 0; j < idx.length; j++, w += inner) o.set(src.subarray((p * n + idx[j]!) * inner, (p * n + idx[j]! + 1) * inner), w);
+      }
+      return out(b, [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)], o);
+    }),
+    kernel(tf.FlipLeftRight, (inputs, b) => {
+      const { image } = inputs as { image: tf.TensorInfo };
+      if (!isF32(image) || image.shape.length !== 4) return `with a ${image.dtype} image of rank ${image.shape.length}`;
+      const [nb, h, w, c] = image.shape as [number, number, number, number];
+      const src = f32(b, image), o = alloc(size(image.shape));
+      for (let row = 0; row < nb * h; row++) {
+        const base = row * w * c;
+        for (let x = 0; x < w; x++) o.set(src.subarray(base + (w - 1 - x) * c, base + (w - x) * c), base + x * c);
+      }
+      return out(b, image.shape, o);
+    }),
     kernel(tf.Select, (inputs, b) => {
       const { condition, t, e } = inputs as { condition: tf.TensorInfo; t: tf.TensorInfo; e: tf.TensorInfo };
       if (condition.dtype !== 'bool' || !isF32(t, e)) return `with ${condition.dtype} condition and ${t.dtype} values`;

@@ -5,7 +5,7 @@
  * A kernel the addon implements but declines for one case (a dilation, an activation, a dtype) says so once per
  * (kernel, reason) on stderr the first time it happens with an output of 16K elements or more (or a slow call):
  * `cpu-native: FusedDepthwiseConv2D with activation 'xyz' runs on tfjs's pure-JS kernel (slow)`. A kernel the addon does not implement at all (Reshape, Concat, MaxPool, …) is
- * counted as a fallback too; it is reported once per name only when one call took at least SLOW_MS, since most of
+ * counted as a fallback too; it is reported once per name only when one call took at least UNCOVERED_SLOW_MS, since most of
  * them are views and copies that cost nothing. FACEDISTILL_NATIVE_QUIET=1 silences the lines (the counts remain).
  */
 
@@ -20,6 +20,11 @@ export interface NativeKernelStats {
 
 /** A pure-JS call at least this long (ms) of a kernel with no native implementation is reported (once per name). */
 export const SLOW_MS = 25;
+/**
+ * A kernel with no native implementation is reported when one call takes this long: a one-off resize of a photo or
+ * a 30 ms clip is not worth a line on every run, a 100 ms gather inside every training step is.
+ */
+export const UNCOVERED_SLOW_MS = 100;
 
 const fresh = (): NativeKernelStats => ({ native: new Map(), fallback: new Map(), nativeMs: new Map(), fallbackMs: new Map(), reasons: new Map() });
 let stats = fresh();
@@ -76,5 +81,5 @@ export function countDeclined(name: string, reason: string, ms: number, outputEl
 export function countUncovered(name: string, ms: number, shapes: () => string): void {
   bump(stats.fallback, name, 1);
   bump(stats.fallbackMs, name, ms);
-  if (ms >= SLOW_MS) warn(`${name}\u0000uncovered`, `cpu-native: ${name} has no native kernel and runs on tfjs's pure-JS kernel (slow: one call on ${shapes()} took ${ms.toFixed(0)} ms)`);
+  if (ms >= UNCOVERED_SLOW_MS) warn(`${name}\u0000uncovered`, `cpu-native: ${name} has no native kernel and runs on tfjs's pure-JS kernel (slow: one call on ${shapes()} took ${ms.toFixed(0)} ms)`);
 }
