@@ -38,7 +38,7 @@ export interface FusionResult {
  * Returns artifacts whose topology has the conv + bias [+ activation] chains fused (a new object; the input is not
  * changed). Artifacts without a graph topology (layers models) come back as they are.
  */
-export function fuseConvBiasActivation(artifacts: tf.io.ModelArtifacts): FusionResult {
+export function fuseConvBiasActivation(artifacts: tf.io.ModelArtifacts, keep: readonly string[] = []): FusionResult {
   const topo = artifacts.modelTopology as { node?: NodeDef[] } | undefined;
   if (!topo || !Array.isArray(topo.node) || artifacts.format === 'layers-model') return { artifacts, fused: {} };
   const nodes: NodeDef[] = topo.node.map((n) => ({ ...n, input: n.input ? [...n.input] : undefined, attr: n.attr ? { ...n.attr } : undefined }));
@@ -48,6 +48,16 @@ export function fuseConvBiasActivation(artifacts: tf.io.ModelArtifacts): FusionR
   for (const n of nodes) for (const i of n.input ?? []) uses.set(source(i), (uses.get(source(i)) ?? 0) + 1);
   const signature = (artifacts as { signature?: { outputs?: Record<string, { name?: string }> } }).signature;
   for (const o of Object.values(signature?.outputs ?? {})) if (o.name) uses.set(source(o.name), (uses.get(source(o.name)) ?? 0) + 1);
+  // Nodes a caller reads by name (e.g. the teacher's `output:` option) must survive, so they count as used too.
+  for (const k of keep) uses.set(source(k), (uses.get(source(k)) ?? 0) + 1);
+  // The rank of a Prelu's alpha, where the graph says it: tf.fused ops take rank 0, 1 or 3 only.
+  const specRank = new Map((artifacts.weightSpecs ?? []).map((w) => [w.name, w.shape.length]));
+  const rankOf = (input: string): number | undefined => {
+    const n = source(input);
+    if (specRank.has(n)) return specRank.get(n);
+    const dims = (byName.get(n)?.attr?.value as { tensor?: { tensorShape?: { dim?: unknown[] } } } | undefined)?.tensor?.tensorShape?.dim;
+    return Array.isArray(dims) ? dims.length : undefined;
+  };
   const consumer = new Map<string, NodeDef>();
   for (const n of nodes) for (const i of n.input ?? []) if (!i.startsWith('^')) consumer.set(source(i), n);
 
@@ -64,6 +74,10 @@ export function fuseConvBiasActivation(artifacts: tf.io.ModelArtifacts): FusionR
     if ((fromB64(bias.attr?.data_format?.s) ?? 'NHWC') !== 'NHWC') continue;
     let act = only(bias.name);
     if (act && (!ACTIVATIONS[act.op] || source(act.input![0]!) !== bias.name || (act.op === 'Prelu' ? act.input!.length !== 2 : act.input!.length !== 1))) act = undefined;
+    // tfjs-converter's FusedDepthwiseConv2dNative has no leakyrelu_alpha attribute (the alpha would be lost), and the
+    // fused ops refuse PReLU weights of rank 2 or 4: those chains stop at the BiasAdd.
+    if (act?.op === 'LeakyRelu' && conv.op === 'DepthwiseConv2dNative') act = undefined;
+    if (act?.op === 'Prelu' && ![0, 1, 3].includes(rankOf(act.input![1]!) ?? -1)) act = undefined;
     const last = act ?? bias;
     const ops = ['BiasAdd', ...(act ? [ACTIVATIONS[act.op]!] : [])];
     const attr: NonNullable<NodeDef['attr']> = { ...conv.attr, fused_ops: { list: { s: ops.map(b64) } }, num_args: { i: String(act?.op === 'Prelu' ? 2 : 1) } };

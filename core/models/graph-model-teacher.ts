@@ -54,7 +54,7 @@ export const graphModelTeacher = contribution({
     const file = ctx.resolvePath(o.path);
     const { artifacts, hash } = await readModelArtifacts(file);
     // Conv → BiasAdd → activation chains as single fused nodes (same arithmetic, fewer passes over memory).
-    const model = await tf.loadGraphModel(tf.io.fromMemory(fuseConvBiasActivation(artifacts).artifacts));
+    const model = await tf.loadGraphModel(tf.io.fromMemory(fuseConvBiasActivation(artifacts, o.output ? [o.output] : []).artifacts));
     const shape = model.inputs[0]?.shape ?? [];
     const size = o.inputSize ?? shape[1];
     if (!size || size < 1) throw new Error(`graph-model ${file}: input size not in the signature; set inputSize`);

@@ -340,6 +340,28 @@ describe('cpu-native inference kernels (vs the pure-JS cpu reference, native pat
     for (const k of s.fallback.keys()) expect(['Identity', 'Reshape', 'Cast']).to.include(k);
   });
 
+  it('graph fusion leaves alone what the fused ops cannot take: depthwise + LeakyRelu, rank-4 PReLU weights, named outputs', () => {
+    const art = tinyGraph();
+    const topo = art.modelTopology as { node: { name: string; op: string; input?: string[]; attr?: Record<string, unknown> }[] };
+    const edit = (f: (n: (typeof topo.node)[number]) => void) => {
+      const copy = { ...art, modelTopology: { ...topo, node: topo.node.map((n) => ({ ...n })) } };
+      (copy.modelTopology as typeof topo).node.forEach(f);
+      return copy;
+    };
+    // Depthwise → BiasAdd → LeakyRelu: converter's fused depthwise node has no alpha attribute: stop at the BiasAdd.
+    const leaky = edit((n) => { if (n.name === 'd2/act') { n.op = 'LeakyRelu'; n.attr = { T: { type: 'DT_FLOAT' }, alpha: { f: 0.1 } }; } });
+    expect(fuseConvBiasActivation(leaky).fused['FusedDepthwiseConv2dNative+BiasAdd']).to.equal(1);
+    // PReLU weights [1, 1, 1, 8] (rank 4): tf.fused.conv2d refuses them, so the Prelu stays a node of its own.
+    const rank4 = { ...art, weightSpecs: art.weightSpecs!.map((w) => (w.name === 'a1' ? { ...w, shape: [1, 1, 1, 8] } : w)) };
+    const r4 = fuseConvBiasActivation(rank4);
+    expect(r4.fused['_FusedConv2D+BiasAdd']).to.equal(2);
+    expect((r4.artifacts.modelTopology as typeof topo).node.map((n) => n.op)).to.include('Prelu');
+    // A node the caller reads by name (the teacher's `output:`) survives: here the pre-activation BiasAdd.
+    const kept = fuseConvBiasActivation(art, ['c1/bias:0']);
+    expect((kept.artifacts.modelTopology as typeof topo).node.map((n) => n.name)).to.include('c1/bias');
+    expect(kept.fused['_FusedConv2D+BiasAdd+Prelu']).to.equal(undefined);
+  });
+
   // --- the SE-MobileFaceNet teacher -------------------------------------------------------------------------------
   const SE_MODEL = path.resolve('../shared/models/arcface-semobilefacenet/model.json');
   const FACES = path.resolve('../shared/data/utkface-112/images');

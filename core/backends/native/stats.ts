@@ -4,7 +4,7 @@
  *
  * A kernel the addon implements but declines for one case (a dilation, an activation, a dtype) says so once per
  * (kernel, reason) on stderr the first time it happens with an output of 16K elements or more (or a slow call):
- * `cpu-native: FusedDepthwiseConv2D with activation 'xyz' runs on tfjs's pure-JS kernel (slow)`. A kernel the addon does not implement at all (Reshape, Concat, MaxPool, …) is
+ * `cpu-native: FusedDepthwiseConv2D with activation 'xyz' runs on tfjs's pure-JS kernel (slow)`. A kernel the addon does not implement at all (Reshape, Slice, CropAndResize, …) is
  * counted as a fallback too; it is reported once per name only when one call took at least UNCOVERED_SLOW_MS, since most of
  * them are views and copies that cost nothing. FACEDISTILL_NATIVE_QUIET=1 silences the lines (the counts remain).
  */
