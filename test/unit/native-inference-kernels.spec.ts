@@ -14,6 +14,7 @@ import { NATIVE_BACKEND, nativeFallbackWarnings, nativeKernelStats, registerNati
 import { fuseConvBiasActivation } from '../../core/models/graph-fusion.js';
 import { broadcastDims } from '../../core/backends/native/kernels.js';
 import { readModelArtifacts } from '../../core/models/model-files.js';
+import { compareWithCpu, ex, relErr, withGrads } from '../helpers/native-compare.js';
 import { seeded } from '../helpers/seeded.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
@@ -22,60 +23,8 @@ type Act = 'linear' | 'relu' | 'relu6' | 'prelu' | 'leakyrelu' | 'elu' | 'sigmoi
 
 const size = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
 
-/** max |a-b| / (max|b| + 1e-6), b being the cpu reference. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).to.equal(b.length);
-  let d = 0, m = 0;
-  for (let i = 0; i < b.length; i++) {
-    if (Number.isNaN(b[i]!)) { expect(Number.isNaN(a[i]!), `NaN at ${i}`).to.equal(true); continue; }
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / (m + 1e-6);
-}
+const compare = compareWithCpu;
 
-const TOL = 1e-5;
-
-async function on(backend: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], seed = 1): Promise<Float32Array[]> {
-  expect(await tf.setBackend(backend)).to.equal(true);
-  const outs = tf.tidy(() => {
-    const xs = shapes.map((s, i) => tf.tensor(seeded(size(s), seed + 7 * i), [...s]));
-    const r = f(...xs);
-    return Array.isArray(r) ? r : [r];
-  });
-  const vals = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
-  tf.dispose(outs);
-  return vals;
-}
-
-/**
- * The computation on cpu-native and on the cpu reference, every output within `tol`; and each kernel in `native`
- * ran natively on cpu-native, at least once and never on the reference kernel.
- */
-async function compare(what: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
-  native: readonly string[], tol = TOL): Promise<void> {
-  resetNativeKernelStats();
-  const got = await on(NATIVE_BACKEND, shapes, f);
-  const s = nativeKernelStats();
-  const want = await on('cpu', shapes, f);
-  expect(got.length).to.equal(want.length);
-  got.forEach((g, i) => expect(relErr(g, want[i]!), `${what} output ${i}`).to.be.below(tol));
-  for (const k of native) {
-    expect(s.native.get(k) ?? 0, `${what}: ${k} ran natively`).to.be.above(0);
-    expect(s.fallback.get(k) ?? 0, `${what}: ${k} never fell back (${[...s.reasons.keys()].join('; ')})`).to.equal(0);
-  }
-}
-
-function withGrads(f: (...xs: tf.Tensor[]) => tf.Tensor) {
-  return (...xs: tf.Tensor[]): tf.Tensor[] => {
-    const y = f(...xs);
-    const r = tf.tensor(seeded(y.size, 99), y.shape);
-    const g = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), r)))(xs);
-    return [y, ...g];
-  };
-}
-
-const ex = (t: number, b: number, l: number, r: number): tf.backend_util.ExplicitPadding => [[0, 0], [t, b], [l, r], [0, 0]];
 const ACTS: readonly Act[] = ['linear', 'relu', 'relu6', 'prelu', 'leakyrelu', 'elu', 'sigmoid'];
 
 describe('cpu-native inference kernels (vs the pure-JS cpu reference, native path asserted)', function () {

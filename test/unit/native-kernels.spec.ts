@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { NATIVE_BACKEND, nativeKernelStats, registerNativeBackend, resetNativeKernelStats } from '../../core/backends/native/backend.js';
+import { NATIVE_BACKEND, nativeKernelStats, registerNativeBackend } from '../../core/backends/native/backend.js';
 import { repeatsAlongLeadingAxes } from '../../core/backends/native/kernels.js';
 import { buildMobileFaceNet } from '../../core/models/mobilefacenet.js';
+import { compareWithCpu, ex, TOL, withGrads } from '../helpers/native-compare.js';
 import { seeded } from '../helpers/seeded.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
@@ -10,67 +11,13 @@ type Shape4 = [number, number, number, number];
 
 
 const l2n = (t: tf.Tensor) => tf.div(t, tf.norm(t, 2, 1, true));
-const size = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
 
-/** max |a-b| / (max|b| + 1e-6), b being the cpu reference. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).to.equal(b.length);
-  let d = 0, m = 0;
-  for (let i = 0; i < b.length; i++) {
-    if (Number.isNaN(b[i]!)) { expect(Number.isNaN(a[i]!), `NaN at ${i}`).to.equal(true); continue; }
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / (m + 1e-6);
-}
-
-const TOL = 1e-5;
-
-/** Runs f on a backend with seeded inputs of the given shapes; returns every output's values. */
-async function on(backend: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], seed = 1): Promise<Float32Array[]> {
-  expect(await tf.setBackend(backend)).to.equal(true);
-  const outs = tf.tidy(() => {
-    const xs = shapes.map((s, i) => tf.tensor(seeded(size(s), seed + 7 * i), [...s]));
-    const r = f(...xs);
-    return Array.isArray(r) ? r : [r];
-  });
-  const vals = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
-  tf.dispose(outs);
-  return vals;
-}
-
-/**
- * Same computation on cpu-native and on the cpu reference: every output within `tol` relative error; and every kernel
- * named in `native` ran natively on cpu-native (at least once, never on the reference kernel).
- */
-async function compare(what: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], tol = TOL,
-  native: readonly string[] = []): Promise<void> {
-  resetNativeKernelStats();
-  const got = await on(NATIVE_BACKEND, shapes, f);
-  const s = nativeKernelStats();
-  const want = await on('cpu', shapes, f);
-  expect(got.length).to.equal(want.length);
-  got.forEach((g, i) => expect(relErr(g, want[i]!), `${what} output ${i}`).to.be.below(tol));
-  for (const k of native) {
-    expect(s.native.get(k) ?? 0, `${what}: ${k} ran natively`).to.be.above(0);
-    expect(s.fallback.get(k) ?? 0, `${what}: ${k} fell back (${[...s.reasons.keys()].join('; ')})`).to.equal(0);
-  }
-}
+/** compareWithCpu with this file's argument order (tolerance before the kernels that must have run natively). */
+const compare = (what: string, shapes: readonly (readonly number[])[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], tol = TOL, native: readonly string[] = []) =>
+  compareWithCpu(what, shapes, f, native, tol);
 
 const CONV_GRADS = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter];
 const DW_GRADS = [tf.DepthwiseConv2dNative, tf.DepthwiseConv2dNativeBackpropInput, tf.DepthwiseConv2dNativeBackpropFilter];
-
-/** Forward output and the gradients with respect to every input of sum(f(xs) * r), r seeded. */
-function withGrads(f: (...xs: tf.Tensor[]) => tf.Tensor) {
-  return (...xs: tf.Tensor[]): tf.Tensor[] => {
-    const y = f(...xs);
-    const r = tf.tensor(seeded(y.size, 99), y.shape);
-    const g = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), r)))(xs);
-    return [y, ...g];
-  };
-}
-
-const ex = (t: number, b: number, l: number, r: number): tf.backend_util.ExplicitPadding => [[0, 0], [t, b], [l, r], [0, 0]];
 
 interface ConvCase { readonly k: number; readonly s: number; readonly pad: Pad; readonly x: Shape4; readonly co: number }
 const CONV_CASES: readonly ConvCase[] = [
