@@ -69,6 +69,15 @@ export function transformImages(image: tf.backend_util.TypedArray, shape: readon
           continue;
         }
         const y0 = Math.floor(y), x0 = Math.floor(x), y1 = y0 + 1, x1 = x0 + 1;
+        if (y0 >= 0 && y1 < ih && x0 >= 0 && x1 < iw) {
+          // All four neighbours inside (most pixels): direct reads, the same arithmetic as below.
+          const p00 = inBase + y0 * rowIn + x0 * nc, p01 = p00 + nc, p10 = p00 + rowIn, p11 = p10 + nc;
+          const wx1 = x1 - x, wx0 = x - x0, wy1 = y1 - y, wy0 = y - y0;
+          for (let ch = 0; ch < nc; ch++) {
+            out[o + ch] = wy1 * (wx1 * image[p00 + ch]! + wx0 * image[p01 + ch]!) + wy0 * (wx1 * image[p10 + ch]! + wx0 * image[p11 + ch]!);
+          }
+          continue;
+        }
         for (let ch = 0; ch < nc; ch++) {
           const top = (x1 - x) * read(inBase, y0, x0, ch) + (x - x0) * read(inBase, y0, x1, ch);
           const bottom = (x1 - x) * read(inBase, y1, x0, ch) + (x - x0) * read(inBase, y1, x1, ch);
