@@ -50,16 +50,20 @@ const l2n = (t: tf.Tensor) => tf.div(t, tf.norm(t, 2, 1, true));
  * are summed before one Adam update (BatchNorm then sees micro-batch statistics, as it would in any accumulation).
  */
 export async function timeStudentStep(o: { inputSize: number; batch: number; microBatch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
-  const w = studentStepWorkload(o);
+  return timeWorkload(studentStepWorkload(o), o);
+}
+
+/** A workload: one run of it (read back), and what frees it. */
+export interface Workload { readonly once: () => Promise<void>; readonly dispose: () => void }
+
+/** Times a workload's runs (after the warm-up ones), then frees it. */
+async function timeWorkload(w: Workload, o: { batch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
   try {
     return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
   } finally {
     w.dispose();
   }
 }
-
-/** A workload: one run of it (read back), and what frees it. */
-export interface Workload { readonly once: () => Promise<void>; readonly dispose: () => void }
 
 /** The student step of timeStudentStep, to run (or profile) by hand. */
 export function studentStepWorkload(o: { inputSize: number; batch: number; microBatch: number }): Workload {
@@ -124,12 +128,7 @@ export async function graphTeacherWorkload(o: { batch: number; file?: string; fu
 }
 
 export async function timeGraphTeacher(o: { batch: number; steps: number; warmup: number; file?: string; fuse?: boolean; onStep?: (sec: number) => void }): Promise<Timing> {
-  const w = await graphTeacherWorkload(o);
-  try {
-    return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
-  } finally {
-    w.dispose();
-  }
+  return timeWorkload(await graphTeacherWorkload(o), o);
 }
 
 /**
@@ -151,12 +150,7 @@ export async function landmarksWorkload(o: { batch: number }): Promise<Workload>
 }
 
 export async function timeLandmarks(o: { batch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
-  const w = await landmarksWorkload(o);
-  try {
-    return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
-  } finally {
-    w.dispose();
-  }
+  return timeWorkload(await landmarksWorkload(o), o);
 }
 
 export const LFW_ROOT = path.resolve('../shared/data/lfw-deepfunneled');
@@ -200,12 +194,7 @@ export async function lfwFivePointWorkload(o: { batch: number }): Promise<Worklo
 }
 
 export async function timeLfwFivePoint(o: { batch: number; steps: number; warmup: number; onStep?: (sec: number) => void }): Promise<Timing> {
-  const w = await lfwFivePointWorkload(o);
-  try {
-    return await time(w.once, o.batch, o.steps, o.warmup, o.onStep);
-  } finally {
-    w.dispose();
-  }
+  return timeWorkload(await lfwFivePointWorkload(o), o);
 }
 
 /** The face-api ResNet-34 teacher (150 px) embedding a batch, read back. */

@@ -10,11 +10,12 @@ import path from 'node:path';
 import { expect } from 'chai';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
-import { NATIVE_BACKEND, nativeFallbackWarnings, nativeKernelStats, registerNativeBackend, resetNativeKernelStats } from '../../core/backends/native/backend.js';
+import { NATIVE_BACKEND, nativeFallbackWarnings, nativeKernelStats, resetNativeKernelStats } from '../../core/backends/native/backend.js';
 import { fuseConvBiasActivation } from '../../core/models/graph-fusion.js';
 import { broadcastDims } from '../../core/backends/native/kernels.js';
 import { readModelArtifacts } from '../../core/models/model-files.js';
 import { compareWithCpu, ex, relErr, withGrads } from '../helpers/native-compare.js';
+import { useNativeBackend } from '../helpers/native.js';
 import { seeded } from '../helpers/seeded.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
@@ -29,18 +30,7 @@ const ACTS: readonly Act[] = ['linear', 'relu', 'relu6', 'prelu', 'leakyrelu', '
 
 describe('cpu-native inference kernels (vs the pure-JS cpu reference, native path asserted)', function () {
   this.timeout(600_000);
-  let previous = 'cpu';
-
-  before(async function () {
-    const r = registerNativeBackend();
-    if (!r.ok && /^(no C\+\+ compiler|Node's N-API headers|disabled by|native kernels are built)/.test(r.why)) {
-      console.log(`      (skipped: the native addon is unavailable here: ${r.why})`);
-      this.skip();
-    }
-    expect(r.ok, r.ok ? '' : r.why).to.equal(true);
-    previous = tf.getBackend();
-  });
-  after(async () => { await tf.setBackend(previous); });
+  useNativeBackend();
 
   // --- FusedConv2D ----------------------------------------------------------------------------------------------
   interface ConvCase { readonly k: number; readonly s: number; readonly pad: Pad; readonly x: Shape4; readonly co: number; readonly why: string }

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { NATIVE_BACKEND, nativeKernelStats, registerNativeBackend } from '../../core/backends/native/backend.js';
+import { NATIVE_BACKEND, nativeKernelStats } from '../../core/backends/native/backend.js';
 import { repeatsAlongLeadingAxes } from '../../core/backends/native/kernels.js';
 import { buildMobileFaceNet } from '../../core/models/mobilefacenet.js';
 import { compareWithCpu, ex, TOL, withGrads } from '../helpers/native-compare.js';
+import { useNativeBackend } from '../helpers/native.js';
 import { seeded } from '../helpers/seeded.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
@@ -50,19 +51,7 @@ const DW_CASES: readonly DwCase[] = [
 
 describe('cpu-native backend (native kernels vs the pure-JS cpu reference)', function () {
   this.timeout(300_000);
-  let previous = 'cpu';
-
-  before(async function () {
-    const r = registerNativeBackend();
-    // Skip only where the addon cannot be built at all; a compile error on a machine with a toolchain is a failure.
-    if (!r.ok && /^(no C\+\+ compiler|Node's N-API headers|disabled by|native kernels are built)/.test(r.why)) {
-      console.log(`      (skipped: the native addon is unavailable here: ${r.why})`);
-      this.skip();
-    }
-    expect(r.ok, r.ok ? '' : r.why).to.equal(true);
-    previous = tf.getBackend();
-  });
-  after(async () => { await tf.setBackend(previous); });
+  useNativeBackend();
 
   it('keeps the broadcast rule it relies on', () => {
     expect(repeatsAlongLeadingAxes([5], [2, 3, 4, 5])).to.equal(true);
