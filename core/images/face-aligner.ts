@@ -182,7 +182,9 @@ export class FaceAligner {
     this.cache = new LandmarkCache(cacheDir, { root: path.resolve(root), ...landmarkScope(o) });
   }
 
-  async init(): Promise<void> { await this.cache.load(); }
+  private loaded?: Promise<void>;
+  /** Reads the landmark cache file once; later calls wait for that read. */
+  init(): Promise<void> { return (this.loaded ??= this.cache.load()); }
 
   /** The search box for a decodeSize×decodeSize letterboxed image. */
   box(): Box {

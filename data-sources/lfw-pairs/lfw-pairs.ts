@@ -70,7 +70,7 @@ class LfwPairs implements PairSource {
     const stacked = stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
     if (!aligner) return stacked;
     try {
-      if (aligner.cache.size === 0) await aligner.init();
+      await aligner.init();
       const fileKeys = await Promise.all(keys.map((k) => FaceAligner.fileKey(path.join(this.root, k))));
       // A benchmark keeps every image: a face whose landmarks fail is cropped to the search box, and counted.
       const r = await aligner.align(stacked, fileKeys, 'box');
