@@ -32,7 +32,10 @@ describe('aligned training folders (image-folder align: five-point | dlib-chip, 
     const root = await flatFolder(dir);
     const o = { root, layout: 'flat' as const, align: 'five-point' as const, alignBox: 0.6, size: 112, minPerIdentity: 1, sampler: { kind: 'uniform' as const } };
     const first = await imageFolder.create(o, testContext(dir, 1));
+    const atStart = tf.memory().numTensors;
     const info = await first.init();
+    await new Promise((r) => setImmediate(r)); // the landmark net is disposed when its load promise settles
+    expect(tf.memory().numTensors, 'landmark search and alignment leave no tensor behind').to.equal(atStart);
     expect(info.images).to.equal(3);
     expect(info.identities).to.equal(undefined);
     expect(info.skipped.map((s) => s.file).sort()).to.deep.equal(['broken.jpg', 'grey.jpg']);
@@ -58,11 +61,16 @@ describe('aligned training folders (image-folder align: five-point | dlib-chip, 
     const lmFile = path.join(dir, '.cache', 'landmarks', lmFiles[0]!);
     const written = statSync(lmFile).mtimeMs;
     const second = await imageFolder.create(o, testContext(dir, 1));
+    const tensorsBefore = tf.memory().numTensors;
     await second.init();
+    expect(tf.memory().numTensors, 'aligning a folder leaves no tensor behind').to.equal(tensorsBefore);
     const b2 = await second.next(3);
     expect(b2.keys).to.deep.equal(b.keys);
     expect(Array.from(await b2.images.data())).to.deep.equal(Array.from(await b.images.data()));
     tf.dispose([b.images, b2.images]);
+    const flat = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) (await second.next(2)).images.dispose();
+    expect(tf.memory().numTensors, 'tensor count flat across batches').to.equal(flat);
     expect(readdirSync(path.join(dir, '.cache', 'landmarks'))).to.deep.equal(lmFiles);
     expect(statSync(lmFile).mtimeMs, 'the landmark cache was not rewritten').to.equal(written);
 
