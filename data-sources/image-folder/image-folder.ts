@@ -32,6 +32,14 @@ export const imageFolderOptions = z.object({
       perIdentity: z.number().int().min(1).default(4),
     }).describe('EKD batch: batchSize − P·K uniform samples first, then P×K balanced'),
   ]).default({ kind: 'uniform' }).describe('how batches are drawn'),
+}).superRefine((o, ctx) => {
+  // Refused with the recipe, before anything is written, rather than when the source initialises.
+  if (o.centreCrop !== undefined && (o.align ?? 'none') !== 'none') {
+    ctx.addIssue({ code: 'custom', path: ['centreCrop'], message: 'centreCrop and align exclude each other (alignment crops to the face itself)' });
+  }
+  if (o.layout === 'flat' && o.sampler.kind !== 'uniform') {
+    ctx.addIssue({ code: 'custom', path: ['sampler'], message: `sampler ${o.sampler.kind} draws identities, but layout: flat has no identity labels (use layout: identity-folders)` });
+  }
 });
 type Options = z.infer<typeof imageFolderOptions>;
 
@@ -78,12 +86,6 @@ class ImageFolderSource implements DataSource {
 
   async init(): Promise<DataSourceInfo> {
     const flat = this.o.layout === 'flat';
-    if (this.o.centreCrop !== undefined && (this.o.align ?? 'none') !== 'none') {
-      throw new Error('image-folder: centreCrop and align exclude each other (alignment crops to the face itself)');
-    }
-    if (flat && this.o.sampler.kind !== 'uniform') {
-      throw new Error(`image-folder: sampler ${this.o.sampler.kind} draws identities, but layout: flat has no identity labels (use layout: identity-folders)`);
-    }
     let entries: { file: string; identity: string | null }[] = flat ? await listFlatFolder(this.root) : await listIdentityFolder(this.root);
     const counts = new Map<string | null, number>();
     for (const e of entries) counts.set(e.identity, (counts.get(e.identity) ?? 0) + 1);

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { LandmarkCache } from '../../core/images/face-aligner.js';
 import { templateFor } from '../../core/images/align.js';
 import { FaceLandmarker } from '../../core/images/landmarks.js';
-import { imageFolder, listIdentityFolder } from '../../data-sources/image-folder/image-folder.js';
+import { imageFolder, imageFolderOptions, listIdentityFolder } from '../../data-sources/image-folder/image-folder.js';
 import { testContext, tmpDir } from '../helpers/fixtures.js';
 
 const FFHQ = path.resolve('../shared/data/ffhq-thumbs-5k/images');
@@ -98,13 +98,15 @@ describe('aligned training folders (image-folder align: five-point | dlib-chip, 
     b.images.dispose();
   });
 
-  it('a flat folder refuses an identity sampler, saying why', async () => {
-    const dir = tmpDir('flatpk');
-    const root = await flatFolder(dir);
-    const src = await imageFolder.create({ root, layout: 'flat', size: 32, minPerIdentity: 1, sampler: { kind: 'pk', identities: 2, perIdentity: 2 } }, testContext(dir, 1));
-    let err: Error | undefined;
-    try { await src.init(); } catch (e) { err = e as Error; }
-    expect(err?.message).to.match(/layout: flat has no identity labels/);
+  it('the options refuse an identity sampler on a flat folder, and centreCrop with align, naming the key', () => {
+    const issues = (o: object) => {
+      const r = imageFolderOptions.safeParse({ root: FFHQ, ...o });
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(issues({ layout: 'flat', sampler: { kind: 'pk', identities: 2, perIdentity: 2 } })).to.deep.equal(
+      ['sampler: sampler pk draws identities, but layout: flat has no identity labels (use layout: identity-folders)']);
+    expect(issues({ align: 'five-point', centreCrop: 50 })).to.deep.equal(['centreCrop: centreCrop and align exclude each other (alignment crops to the face itself)']);
+    expect(issues({ layout: 'flat', align: 'five-point' })).to.deep.equal([]);
   });
 
   it('the landmark cache file is keyed by the preprocessing version: another version never reads it', async () => {
