@@ -3,6 +3,7 @@
 import type { ContainerModule } from 'inversify';
 import { headsModule } from './core/heads/module.js';
 import { modelsModule } from './core/models/module.js';
+import augment from './data-sources/augment/augment.js';
 import folderPairs from './data-sources/folder-pairs/folder-pairs.js';
 import groupPairs from './data-sources/group-pairs/group-pairs.js';
 import imageFolder from './data-sources/image-folder/image-folder.js';
@@ -36,6 +37,7 @@ export const builtinModules: readonly ContainerModule[] = [
   latentGenerators,
   views,
   mix,
+  augment,
   // pair sources
   lfwPairs,
   insightfaceBin,

@@ -30,6 +30,10 @@ import { hashJson } from '../util/hash.js';
 import { trainStage } from './trainer.js';
 import type { Hook } from '../interfaces/hook.js';
 import type { Sink } from '../interfaces/sink.js';
+import type { PairSource } from '../interfaces/pair-source.js';
+import { MemoPairSource } from '../eval/memo-pairs.js';
+import { periodicEvaluation } from './periodic-eval.js';
+import { curveFromMetrics, learningCurveSvg } from '../report/learning-curve.js';
 
 const require = createRequire(import.meta.url);
 
@@ -127,9 +131,10 @@ export function contextFor(registry: ContributionRegistry, o: { seed: number; ru
 }
 
 /** Evaluates teacher (and student) on the recipe's pairs; embeddings cached in the run folder. */
-export async function evaluateModels(recipe: Recipe, dir: string, log: Logger, models: { teacher: Teacher; student?: { readonly name: string; embed: (x: tf.Tensor4D) => Promise<tf.Tensor2D> } }): Promise<{ teacher: VerificationResult; student?: VerificationResult; agreement?: AgreementResult }> {
+export async function evaluateModels(recipe: Recipe, dir: string, log: Logger, models: { teacher: Teacher; student?: { readonly name: string; embed: (x: tf.Tensor4D) => Promise<tf.Tensor2D> } }, given?: PairSource): Promise<{ teacher: VerificationResult; student?: VerificationResult; agreement?: AgreementResult }> {
   const ev = recipe.shape.eval!;
-  const source = await build(recipe.evalPairs!, buildContext(recipe, dir, log));
+  // A source given by the caller (the one periodic evaluation read) stays the caller's to dispose.
+  const source = given ?? await build(recipe.evalPairs!, buildContext(recipe, dir, log));
   try {
     const init = await source.init();
     const set: PairSet = { source, ...init };
@@ -139,7 +144,7 @@ export async function evaluateModels(recipe: Recipe, dir: string, log: Logger, m
       let next = 0.2;
       return (done: number, total: number) => { if (done / total >= next) { log.info(`eval: ${what} ${done}/${total} images`); next += 0.2; } };
     };
-    const te = await embedImages(set, (x) => models.teacher.embed(x), settings, sharedEmbeddingCacheFile(cacheDirOf(recipe), `teacher-${models.teacher.name}`, hashJson([set.listHash, models.teacher.weightsHash, ev.flip])), models.teacher.weightsHash, progress(models.teacher.name));
+    const te = await embedImages(set, (x) => models.teacher.embed(x), settings, teacherEvalCacheFile(recipe, models.teacher, set), models.teacher.weightsHash, progress(models.teacher.name));
     const tv = verify(set, te.table, settings, te.seconds);
     log.info(`eval: teacher ${models.teacher.name}: accuracy ${(100 * tv.accuracy).toFixed(2)} ± ${(100 * tv.std).toFixed(2)} %`);
     if (!models.student) return { teacher: strip(tv) };
@@ -150,8 +155,13 @@ export async function evaluateModels(recipe: Recipe, dir: string, log: Logger, m
     const ag = agreement({ table: te.table, dist: tv.dist, predictions: tv.predictions }, { table: se.table, dist: sv.dist, predictions: sv.predictions }, set.images);
     return { teacher: strip(tv), student: strip(sv), agreement: ag };
   } finally {
-    source.dispose();
+    if (!given) source.dispose();
   }
+}
+
+/** Where a teacher's embeddings of the recipe's pair set are cached, shared by runs and cells. */
+function teacherEvalCacheFile(recipe: Recipe, teacher: Teacher, set: PairSet): string {
+  return sharedEmbeddingCacheFile(cacheDirOf(recipe), `teacher-${teacher.name}`, hashJson([set.listHash, teacher.weightsHash, recipe.shape.eval!.flip]));
 }
 
 function strip(v: VerificationResult & { dist?: unknown; predictions?: unknown }): VerificationResult {
@@ -187,6 +197,12 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
     const student = await build(recipe.student, ctx);
     disposables.push(student);
     log.info(`teacher: ${teacher.name} (${teacher.paramCount.toLocaleString('en-US')} params, ${teacher.embeddingDim}-D) · student: ${student.name} (${student.paramCount.toLocaleString('en-US')} params, ${student.embeddingDim}-D)`);
+
+    const ev = recipe.shape.eval;
+    // Evaluation during training reads the pairs once and keeps them; the final evaluation uses the same images.
+    const evalSource = recipe.evalPairs && ev?.every ? new MemoPairSource(await build(recipe.evalPairs, ctx)) : undefined;
+    if (evalSource) disposables.push(evalSource);
+    const evalSettings = ev ? { flip: ev.flip, batchSize: ev.batchSize, far: ev.far, ...(ev.fairness ? { fairness: ev.fairness } : {}) } : undefined;
 
     const checkpoints = new CheckpointStore(path.join(dir, 'checkpoints'));
     const latest = resuming ? await checkpoints.latest() : undefined;
@@ -295,6 +311,12 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
           stageIndex: i, stage, recipeHash: recipe.hash, student, teacher: stageTeacher, cache,
           data, strategy, seed: sctx.seed + 3, checkpoints, emit, log,
           ...(latest && latest.state.stageIndex === i ? { resumeFrom: latest } : {}),
+          ...(evalSource && ev?.every ? {
+            periodicEval: periodicEvaluation({
+              every: ev.every, stage: stage.recipe.name, source: evalSource, settings: evalSettings!, student, teacher: stageTeacher,
+              teacherCacheFile: (set) => teacherEvalCacheFile(recipe, stageTeacher, set), emit, log,
+            }),
+          } : {}),
         });
         stageRows.push({ name: stage.recipe.name, strategy: stage.strategy.kind, steps: res.steps, batchSize: stage.recipe.batchSize, imagesPerSec: res.imagesPerSec, finalTerms: lastTerms[stage.recipe.name] ?? lastLoggedTerms(dir, stage.recipe.name) });
         // Hand-off for later stages: the student as it is now, and what the strategy trained.
@@ -319,11 +341,15 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
 
     let evalRes: Awaited<ReturnType<typeof evaluateModels>> | undefined;
     if (recipe.evalPairs) {
-      evalRes = await evaluateModels(recipe, dir, log, { teacher, student: { name: student.name, embed: async (x) => student.forward(x, false) } });
+      evalRes = await evaluateModels(recipe, dir, log, { teacher, student: { name: student.name, embed: async (x) => student.forward(x, false) } }, evalSource);
       await emit({ type: 'eval', model: teacher.name, metrics: evalRes.teacher as unknown as Record<string, unknown> });
       await writeJsonAtomic(path.join(dir, 'eval.json'), evalRes);
     }
     const wallSec = (performance.now() - t0) / 1000;
+    await metrics.flush(); // metrics.jsonl complete before the curve is read from it
+    const curve = curveFromMetrics(path.join(dir, 'metrics.jsonl'));
+    const svg = learningCurveSvg(curve, recipe.shape.name);
+    if (svg) await writeFileAtomic(path.join(dir, 'learning-curve.svg'), svg);
     const models: ModelRow[] = [
       { role: 'teacher', name: teacher.name, params: teacher.paramCount, dim: teacher.embeddingDim, ...(evalRes ? { result: evalRes.teacher } : {}) },
       { role: 'student', name: student.name, params: student.paramCount, dim: student.embeddingDim, ...(evalRes?.student ? { result: evalRes.student } : {}) },
@@ -331,6 +357,7 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
     await writeFileAtomic(path.join(dir, 'report.md'), renderReport({
       run: recipe.shape.name, recipeFile: recipe.source.file, backend: backend.name, backendReason: backend.reason, wallSec,
       models, ...(evalRes?.agreement ? { agreement: evalRes.agreement } : {}), stages: stageRows, data: dataInfos,
+      ...(curve.length > 0 ? { curve } : {}),
     }));
     await emit({ type: 'run-end', run: recipe.shape.name, wallSec });
     await writeJsonAtomic(path.join(dir, 'manifest.json'), { ...manifest, status: 'complete', finishedAt: new Date().toISOString(), wallSec });

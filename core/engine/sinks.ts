@@ -5,7 +5,7 @@ import type { RunEvent } from '../interfaces/events.js';
 import type { Sink } from '../interfaces/sink.js';
 import { writeFileAtomic } from '../util/fs.js';
 
-/** metrics.jsonl: one line per step (named loss terms, lr, images/s) plus rollback events. */
+/** metrics.jsonl: one line per step (named loss terms, lr, images/s) plus rollback and evaluation events (`event`). */
 export class MetricsJsonlSink implements Sink {
   private buffer: string[] = [];
   constructor(private readonly file: string) {}
@@ -24,6 +24,12 @@ export class MetricsJsonlSink implements Sink {
   async write(e: RunEvent): Promise<void> {
     if (e.type === 'step') {
       this.buffer.push(JSON.stringify({ stage: e.stage, step: e.step, lr: e.lr, ...e.terms, imagesPerSec: round(e.imagesPerSec), elapsedSec: round(e.elapsedSec) }));
+    } else if (e.type === 'eval-point') {
+      const p = e.point;
+      this.buffer.push(JSON.stringify({
+        stage: e.stage, step: e.step, event: 'eval', model: p.model, imagesSeen: p.imagesSeen, elapsedSec: round(p.elapsedSec),
+        accuracy: p.accuracy, std: p.std, tarAtFar: p.tarAtFar, auc: p.auc, evalSec: round(p.evalSec),
+      }));
     } else if (e.type === 'rollback') {
       this.buffer.push(JSON.stringify({ stage: e.stage, step: e.step, event: 'rollback', term: e.term, toStep: e.toStep, lrScale: e.lrScale }));
     }
@@ -31,7 +37,7 @@ export class MetricsJsonlSink implements Sink {
     if (e.type === 'checkpoint' || e.type === 'stage-end' || e.type === 'run-end' || e.type === 'rollback') await this.flush();
   }
 
-  private async flush(): Promise<void> {
+  async flush(): Promise<void> {
     if (this.buffer.length === 0) return;
     const lines = this.buffer.map((l) => l + '\n').join('');
     this.buffer = [];

@@ -30,6 +30,12 @@ export interface StageRun {
   readonly resumeFrom?: Checkpoint;
   /** Rollbacks allowed after a non-finite loss before the run stops. */
   readonly maxRollbacks?: number;
+  /**
+   * Evaluation during training (`eval.every`): called at step 0 of a fresh stage, every
+   * `every` steps and at the last step, before that step's checkpoint, with the stage's
+   * training time so far (its own time is not counted as training).
+   */
+  readonly periodicEval?: { readonly every: number; run(at: { step: number; imagesSeen: number; elapsedSec: number }): Promise<void> };
 }
 
 /** Restores a LayersModel's (or a variable list's) values from named arrays, in order. */
@@ -124,8 +130,15 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
     await r.emit({ type: 'checkpoint', stage: st.name, step, dir });
   };
 
+  const evaluate = async (): Promise<void> => {
+    if (r.periodicEval) await r.periodicEval.run({ step, imagesSeen: step * st.batchSize, elapsedSec: elapsed });
+  };
+
   if (r.resumeFrom) await restore(r.resumeFrom);
-  else await save(); // step 0: a rollback target exists from the start
+  else {
+    await evaluate();
+    await save(); // step 0: a rollback target exists from the start
+  }
   await r.emit({ type: 'stage-start', stage: st.name, steps: st.steps, fromStep: step, batchSize: st.batchSize });
 
   const update = async (lossFn: () => LossTerms): Promise<Record<string, number>> => {
@@ -187,6 +200,7 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
     step++;
     imagesPerSec = st.batchSize / dt;
     await r.emit({ type: 'step', stage: st.name, step, steps: st.steps, lr: currentLr, terms: values, imagesPerSec, elapsedSec: elapsed });
+    if (r.periodicEval && (step % r.periodicEval.every === 0 || step === st.steps)) await evaluate();
     if (step % st.checkpointEvery === 0 || step === st.steps) await save();
   }
   opt.dispose();

@@ -76,6 +76,8 @@ export const evalSchema = z.strictObject({
   batchSize: z.number().int().positive().default(32),
   far: z.array(z.number().gt(0).lt(1)).default([1e-3, 1e-4]).describe('FAR targets for TAR@FAR'),
   fairness: fairnessSchema.optional().describe('per-group metrics where the pairs carry group labels (defaults: stdDdof 1, kfold)'),
+  every: z.number().int().positive().optional()
+    .describe('also evaluate the student every N steps of each stage (and at step 0 and the stage end): rows event "eval" in metrics.jsonl, the learning curve in report.md and learning-curve.svg'),
 });
 export type EvalRecipe = z.infer<typeof evalSchema>;
 

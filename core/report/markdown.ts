@@ -1,4 +1,5 @@
 import type { AgreementResult, VerificationResult } from '../eval/evaluate.js';
+import { learningCurveMarkdown, type CurveRow } from './learning-curve.js';
 
 export interface ModelRow {
   readonly role: 'teacher' | 'student';
@@ -18,6 +19,8 @@ export interface ReportInput {
   readonly agreement?: AgreementResult;
   readonly stages: readonly { name: string; strategy: string; steps: number; batchSize: number; imagesPerSec: number; finalTerms: Record<string, number> }[];
   readonly data: readonly { name: string; images: number; identities?: number; skipped: readonly { file: string; reason: string }[] }[];
+  /** Evaluation during training (`eval.every`), if any. */
+  readonly curve?: readonly CurveRow[];
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -42,6 +45,7 @@ export function renderReport(r: ReportInput): string {
     out.push('## Teacher–student agreement', '', '| mean embedding cosine | Spearman ρ of pair scores | agreeing decisions (%) |', '|---|---|---|');
     out.push(`| ${a.meanCosine === null ? 'n/a (dims differ)' : a.meanCosine.toFixed(4)} | ${a.spearman.toFixed(4)} | ${pct(a.decisionAgreement)} |`, '');
   }
+  if (r.curve) out.push(...learningCurveMarkdown(r.curve));
   if (r.stages.length > 0) {
     out.push('## Training', '', '| stage | strategy | steps | batch | images/s | final loss terms |', '|---|---|---|---|---|---|');
     for (const s of r.stages) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
-  contribution, contributionModule, decodeImage, decodeMany, existingPath, hashJson, Rng, sampleKey, stackImages,
+  contribution, contributionModule, decodeImage, decodeMany, existingPath, hashJson, holdoutField, inHoldoutPart, Rng, sampleKey, stackImages,
   type PairSource, type SampleKey, type VerificationPair,
 } from '../../core/index.js';
 
@@ -18,6 +18,7 @@ export const groupPairsOptions = z.object({
   scaleJitter: z.number().min(0).max(0.3).default(0.08).describe('genuine views: max relative zoom'),
   shiftJitter: z.number().min(0).max(0.2).default(0.05).describe('genuine views: max shift as a fraction of the side'),
   brightnessJitter: z.number().min(0).max(0.5).default(0.15).describe('genuine views: max relative brightness change'),
+  holdout: holdoutField,
 });
 type Options = z.infer<typeof groupPairsOptions>;
 
@@ -66,7 +67,7 @@ class GroupPairs implements PairSource {
     for (const l of lines.slice(1)) {
       const cells = parseCsvLine(l);
       const g = cells[gi]?.trim(), f = cells[fi]?.trim();
-      if (!g || !f) continue;
+      if (!g || !f || !inHoldoutPart(f, this.o.holdout)) continue;
       byGroup.set(g, [...(byGroup.get(g) ?? []), f]);
     }
     const rng = new Rng(this.o.seed ^ 0x9a1f);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
-  contribution, contributionModule, decodeImage, decodeMany, EpochSampler, existingPath, GeneralPlusPkSampler, hashJson, PkSampler, sampleKey, stackImages,
+  contribution, contributionModule, decodeImage, decodeMany, EpochSampler, existingPath, GeneralPlusPkSampler, hashJson, holdoutField, inHoldoutPart, PkSampler, sampleKey, stackImages,
   type Batch, type BatchSampler, type DataSource, type DataSourceInfo, type JsonValue, type Logger, type RgbImage,
 } from '../../core/index.js';
 import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner } from '../../core/images/face-aligner.js';
@@ -18,6 +18,7 @@ export const imageFolderOptions = z.object({
   size: z.number().int().min(8).max(512).default(112).describe('decoded side in px (models resize further)'),
   centreCrop: z.number().int().positive().optional().describe('centre crop in source px before resizing'),
   limit: z.number().int().positive().optional().describe('use at most this many images (first by sorted path)'),
+  holdout: holdoutField,
   minPerIdentity: z.number().int().min(1).default(1).describe('drop identities with fewer images'),
   sampler: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('uniform') }).describe('each image once per epoch, seeded shuffle'),
@@ -87,6 +88,7 @@ class ImageFolderSource implements DataSource {
   async init(): Promise<DataSourceInfo> {
     const flat = this.o.layout === 'flat';
     let entries: { file: string; identity: string | null }[] = flat ? await listFlatFolder(this.root) : await listIdentityFolder(this.root);
+    if (this.o.holdout) entries = entries.filter((e) => inHoldoutPart(e.file, this.o.holdout));
     const counts = new Map<string | null, number>();
     for (const e of entries) counts.set(e.identity, (counts.get(e.identity) ?? 0) + 1);
     if (!flat) entries = entries.filter((e) => counts.get(e.identity)! >= this.o.minPerIdentity);

@@ -24,7 +24,7 @@ async function fixture() {
   return { dir, faces, teacher, pairs };
 }
 
-function recipeText(f: Awaited<ReturnType<typeof fixture>>, o: { name: string; strategy: string; steps: number; checkpointEvery: number; lr?: number; eval?: boolean; backend?: string }): string {
+function recipeText(f: Awaited<ReturnType<typeof fixture>>, o: { name: string; strategy: string; steps: number; checkpointEvery: number; lr?: number; eval?: boolean; evalEvery?: number; backend?: string }): string {
   return `name: ${o.name}
 seed: 7
 backend: ${o.backend ?? 'cpu'}
@@ -33,7 +33,7 @@ plugins: [${PLUGIN}]
 teacher: { kind: layers-model, path: ${f.teacher} }
 student: { kind: conv-student, inputSize: 16, widths: [8, 16], embeddingDim: 16 }
 data: { kind: image-folder, root: ${f.faces}, size: 32 }
-${o.eval ? `eval:\n  pairs: { kind: lfw-pairs, root: ${f.faces}, pairsFile: ${f.pairs}, size: 32 }\n  flip: true\n` : ''}stages:
+${o.eval ? `eval:\n  pairs: { kind: lfw-pairs, root: ${f.faces}, pairsFile: ${f.pairs}, size: 32 }\n  flip: true\n${o.evalEvery ? `  every: ${o.evalEvery}\n` : ''}` : ''}stages:
   - name: train
     strategy: ${o.strategy}
     steps: ${o.steps}
@@ -156,6 +156,42 @@ describe('engine', function () {
     expect(eb).to.deep.equal(ea);
     const manifest = JSON.parse(readFileSync(path.join(runB, 'manifest.json'), 'utf8'));
     expect(manifest.status).to.equal('complete');
+  });
+
+  it('eval.every: the learning curve has a point at step 0, every N steps and the last step, and a killed, resumed run has the same points', async () => {
+    const f = await fixture();
+    const a = path.join(f.dir, 'a.yaml');
+    const b = path.join(f.dir, 'b.yaml');
+    // 25 steps, every 10: points at 0, 10, 20 and 25 (the stage end); the kill at 17 falls between two points and after a checkpoint.
+    writeFileSync(a, recipeText(f, { name: 'straight', strategy: '{ kind: test-kill-feature-kd }', steps: 25, checkpointEvery: 5, eval: true, evalEvery: 10 }));
+    writeFileSync(b, recipeText(f, { name: 'killed', strategy: '{ kind: test-kill-feature-kd }', steps: 25, checkpointEvery: 5, eval: true, evalEvery: 10 }));
+    const straight = runCli(['run', a, '--quiet']);
+    expect(straight.status, straight.stderr).to.equal(0);
+    const runA = path.join(f.dir, 'runs', 'straight');
+    const points = readMetrics(runA).filter((r) => r.event === 'eval');
+    expect(points.map((p) => `${p.model}@${p.step}`)).to.deep.equal(['teacher@0', 'student@0', 'student@10', 'student@20', 'student@25']);
+    expect(points.map((p) => p.imagesSeen)).to.deep.equal([0, 0, 40, 80, 100]);
+    const ev = JSON.parse(readFileSync(path.join(runA, 'eval.json'), 'utf8'));
+    // The last point is the exported student, evaluated on the same images as the final evaluation.
+    expect(points.at(-1)!.accuracy).to.equal(ev.student.accuracy);
+    expect(points.at(-1)!.tarAtFar).to.deep.equal(ev.student.tarAtFar);
+    expect(points[0]!.accuracy).to.equal(ev.teacher.accuracy);
+    // Training moved the student: not every point is the same.
+    expect(new Set(points.filter((p) => p.model === 'student').map((p) => p.auc)).size).to.be.greaterThan(1);
+    const report = readFileSync(path.join(runA, 'report.md'), 'utf8');
+    expect(report).to.contain('## Learning curve');
+    expect(report).to.contain('| train | 25 | 100 |');
+    const svg = readFileSync(path.join(runA, 'learning-curve.svg'), 'utf8');
+    expect(svg.match(/class="series"/g)).to.have.length(4); // student and teacher, against images and against time
+
+    const killed = await runCliAsync(['run', b, '--quiet'], { env: { FACEDISTILL_TEST_KILL_AT: '17' } });
+    expect(killed.signal).to.equal('SIGKILL');
+    const runB = path.join(f.dir, 'runs', 'killed');
+    expect(readMetrics(runB).filter((r) => r.event === 'eval').map((p) => `${p.model}@${p.step}`)).to.deep.equal(['teacher@0', 'student@0', 'student@10']);
+    const resumed = runCli(['run', b, '--resume', '--quiet']);
+    expect(resumed.status, resumed.stderr).to.equal(0);
+    const strip = (rows: Record<string, unknown>[]) => rows.map(({ imagesPerSec: _i, elapsedSec: _e, evalSec: _s, ...r }) => r);
+    expect(strip(readMetrics(runB))).to.deep.equal(strip(readMetrics(runA)));
   });
 
   it('a later stage takes an earlier stage\'s hand-off as its teacher (from-stage), also across a kill and resume', async () => {

@@ -1,0 +1,93 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import {
+  componentField, contribution, contributionModule, disposeBatch, hashJson, Rng, sampleKey,
+  type Batch, type DataSource, type DataSourceInfo, type JsonValue, type RngState, type SampleKey,
+} from '../../core/index.js';
+
+export const augmentOptions = z.object({
+  source: componentField('data'),
+  pFlip: z.number().min(0).max(1).default(0.5).describe('probability of a horizontal flip, seen by teacher and student alike'),
+});
+type Options = z.infer<typeof augmentOptions>;
+
+/**
+ * Horizontal flips of another source's samples, the augmentation face-distillation papers
+ * train with. The teacher sees the same flipped image as the student; a flipped sample gets
+ * its own key (`<key>|flip`), so its teacher embedding is computed once and cached like any
+ * other, and `unflipped` names the original for strategies that want the upright target.
+ *
+ * Colour or scale jitter is left out on purpose: a jittered image never repeats, so its
+ * teacher embedding could not be cached and the teacher would run on every step.
+ */
+class AugmentSource implements DataSource {
+  private readonly rng: Rng;
+
+  constructor(private readonly o: Options, private readonly inner: DataSource, seed: number) {
+    // A stream of its own: the inner source draws from the run seed too.
+    this.rng = new Rng((seed ^ 0x2c1b3c6d) >>> 0);
+  }
+
+  async init(): Promise<DataSourceInfo> {
+    const info = await this.inner.init();
+    return { ...info, name: `${info.name}, flipped with p = ${this.o.pFlip}`, listHash: hashJson({ inner: info.listHash, pFlip: this.o.pFlip }) };
+  }
+
+  async next(batchSize: number): Promise<Batch> {
+    const b = await this.inner.next(batchSize);
+    const flip = b.keys.map(() => this.rng.next() < this.o.pFlip);
+    if (!flip.some(Boolean)) return b;
+    try {
+      const images = tf.tidy(() => {
+        const mask = tf.tensor4d(flip.map((f) => (f ? 1 : 0)), [flip.length, 1, 1, 1]);
+        return tf.add(tf.mul(tf.image.flipLeftRight(b.images), mask), tf.mul(b.images, tf.sub(1, mask))) as tf.Tensor4D;
+      });
+      const student = b.views?.student ? tf.tidy(() => {
+        const mask = tf.tensor4d(flip.map((f) => (f ? 1 : 0)), [flip.length, 1, 1, 1]);
+        return tf.add(tf.mul(tf.image.flipLeftRight(b.views!.student!), mask), tf.mul(b.views!.student!, tf.sub(1, mask))) as tf.Tensor4D;
+      }) : undefined;
+      const keys: SampleKey[] = b.keys.map((k, i) => (flip[i] ? sampleKey(`${k}|flip`) : k));
+      // Mirrored now: flipped here or by the inner source, not both (then upright again).
+      const unflipped = b.keys.map((k, i) => {
+        const inner = b.unflipped?.[i] ?? null;
+        if (flip[i]) return inner === null ? k : null;
+        return inner;
+      });
+      return {
+        images, keys, cacheable: b.cacheable,
+        ...(b.cacheableSamples ? { cacheableSamples: b.cacheableSamples } : {}), ...(b.labels ? { labels: b.labels } : {}),
+        ...(student ? { views: { student } } : {}), ...(unflipped.some((k) => k !== null) ? { unflipped } : {}),
+      };
+    } finally {
+      disposeBatch(b);
+    }
+  }
+
+  feedback(keys: readonly SampleKey[], signal: Float32Array): void {
+    this.inner.feedback?.(keys.map((k) => sampleKey(k.replace(/\|flip$/, ''))), signal);
+  }
+
+  state(): JsonValue { return { rng: [...this.rng.state()], inner: this.inner.state() }; }
+
+  restore(s: JsonValue): void {
+    const o = s as { rng: number[]; inner: JsonValue };
+    if (!Array.isArray(o?.rng)) throw new Error('augment: the saved state has no rng');
+    this.rng.restore(o.rng as unknown as RngState);
+    this.inner.restore(o.inner);
+  }
+
+  dispose(): void { this.inner.dispose(); }
+}
+
+export const augment = contribution({
+  slot: 'data',
+  kind: 'augment',
+  summary: 'horizontal flips of another source, the teacher seeing the same flip (flipped samples keyed apart, so teacher embeddings stay cached)',
+  options: augmentOptions,
+  async create(o, ctx) {
+    const inner = await ctx.build('data', o.source);
+    return new AugmentSource(o, inner, ctx.seed);
+  },
+});
+
+export default contributionModule(augment);
