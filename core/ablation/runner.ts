@@ -7,6 +7,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Container } from 'inversify';
 import { stringify as toYaml } from 'yaml';
+import { acquireLock, LockHeldError } from '../util/folder-lock.js';
 import { RunError } from '../engine/errors.js';
 import { renderAblationHtml } from '../report/ablation-html.js';
 import { renderAblationCsv, renderAblationMarkdown, renderRunsCsv } from '../report/ablation-markdown.js';
@@ -44,13 +45,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One sweep per ablation folder at a time. A lock left by a killed sweep (dead pid) is taken over. */
 async function takeLock(layout: AblationLayout): Promise<() => Promise<void>> {
-  const file = path.join(layout.root, '.lock');
-  if (existsSync(file)) {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    if (pid && pid !== process.pid && alive(pid)) throw new RunError(`another \`facedistill ablate\` (pid ${pid}) is running this ablation in ${layout.root}`);
+  try {
+    return await acquireLock(path.join(layout.root, '.lock'), 'facedistill ablate');
+  } catch (e) {
+    if (e instanceof LockHeldError) throw new RunError(`another \`facedistill ablate\` is running this ablation: ${e.message}`);
+    throw e;
   }
-  await writeFileAtomic(file, `${process.pid}\n`);
-  return () => rm(file, { force: true });
 }
 
 /** The error a failed child printed last (`error: …`), else how it ended. */

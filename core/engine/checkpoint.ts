@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ensureDir, removeQuiet, writeJsonAtomic } from '../util/fs.js';
 import type { JsonValue } from '../util/json.js';
+import { RunError } from './errors.js';
+import { faultPoint } from './fault-points.js';
 
 export interface NamedArray {
   readonly name: string;
@@ -45,10 +48,30 @@ export async function toNamedArrays(named: readonly { name: string; tensor: tf.T
   })));
 }
 
+/** A checkpoint folder that fails verification: which one and why. */
+export class CheckpointCorruptError extends Error {
+  constructor(readonly checkpoint: string, readonly reason: string) {
+    super(`checkpoint ${checkpoint}: ${reason}`);
+  }
+}
+
+/** manifest.json of a checkpoint: the byte length and SHA-256 of each file, written last. */
+interface CheckpointManifest { format: 1; files: Record<string, { bytes: number; sha256: string }> }
+
+const FILES = ['tensors.bin', 'state.json'] as const;
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function writeSynced(file: string, data: Uint8Array | string): Promise<void> {
+  const fh = await open(file, 'w');
+  try { await fh.writeFile(data); await fh.sync(); } finally { await fh.close(); }
+}
+
 /**
- * Checkpoints live in `<run>/checkpoints/<stage>-<step>/` (tensors.bin + state.json), written
- * under a temporary name and renamed, then `latest.json` is replaced atomically: a kill at
- * any moment leaves the previous checkpoint intact.
+ * Checkpoints live in `<run>/checkpoints/<stage>-<step>/`: tensors.bin, state.json and
+ * manifest.json (each file's length and SHA-256), written under a temporary name, synced and
+ * renamed; then `latest.json` is replaced atomically. Loading verifies the manifest, and
+ * `latest()` returns the newest checkpoint that verifies: a kill at any moment, or a damaged
+ * file, leaves an earlier good checkpoint to resume from (`keep` ≥ 2 are kept).
  */
 export class CheckpointStore {
   constructor(private readonly dir: string, private readonly keep = 2) {}
@@ -70,11 +93,24 @@ export class CheckpointStore {
         offset += bytes.byteLength;
       }
     }
-    await writeFile(path.join(tmp, 'tensors.bin'), Buffer.concat(chunks));
-    await writeFile(path.join(tmp, 'state.json'), JSON.stringify({ ...ck.state, tensors: entries }));
+    const contents: Record<(typeof FILES)[number], Uint8Array> = {
+      'tensors.bin': Buffer.concat(chunks),
+      'state.json': Buffer.from(JSON.stringify({ ...ck.state, tensors: entries })),
+    };
+    const manifest: CheckpointManifest = { format: 1, files: {} };
+    const step = ck.state.step;
+    for (const f of FILES) {
+      await writeSynced(path.join(tmp, f), contents[f]);
+      manifest.files[f] = { bytes: contents[f].byteLength, sha256: sha256(contents[f]) };
+      faultPoint(f === 'tensors.bin' ? 'checkpoint:tensors-written' : 'checkpoint:state-written', step);
+    }
+    await writeSynced(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    faultPoint('checkpoint:manifest-written', step);
     await removeQuiet(final);
     await rename(tmp, final);
+    faultPoint('checkpoint:renamed', step);
     await writeJsonAtomic(path.join(this.dir, 'latest.json'), { checkpoint: name });
+    faultPoint('checkpoint:latest-written', step);
     await this.prune(name);
     return final;
   }
@@ -86,16 +122,53 @@ export class CheckpointStore {
     for (const d of (await readdir(this.dir)).filter((d) => d.startsWith('.tmp-'))) await removeQuiet(path.join(this.dir, d));
   }
 
-  async latest(): Promise<Checkpoint | undefined> {
-    const ptr = path.join(this.dir, 'latest.json');
-    if (!existsSync(ptr)) return undefined;
-    const { checkpoint } = JSON.parse(await readFile(ptr, 'utf8')) as { checkpoint: string };
-    return this.load(path.join(this.dir, checkpoint));
+  /**
+   * The newest checkpoint that verifies (by name: stage index, then step), or undefined where
+   * none was ever written. Each one skipped is passed to `onSkip`. Where checkpoints exist but
+   * none verifies, a RunError says so and how to start again.
+   */
+  async latest(onSkip?: (e: CheckpointCorruptError) => void): Promise<Checkpoint | undefined> {
+    if (!existsSync(this.dir)) return undefined;
+    const names = (await readdir(this.dir)).filter((d) => /^\d\d-/.test(d)).sort().reverse();
+    const failures: CheckpointCorruptError[] = [];
+    for (const n of names) {
+      try {
+        return await this.load(path.join(this.dir, n));
+      } catch (e) {
+        if (!(e instanceof CheckpointCorruptError)) throw e;
+        failures.push(e);
+        onSkip?.(e);
+      }
+    }
+    if (names.length === 0 && !existsSync(path.join(this.dir, 'latest.json'))) return undefined;
+    const why = failures.length > 0 ? failures.map((f) => f.message).join('; ') : 'latest.json is there but no checkpoint folder';
+    throw new RunError(`no checkpoint in ${this.dir} can be trusted (${why}); run again with --fresh to move this run aside and start over`);
   }
 
+  /** Reads and verifies one checkpoint folder; CheckpointCorruptError says what is wrong. */
   async load(dir: string): Promise<Checkpoint> {
-    const meta = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as CheckpointState & { tensors: TensorEntry[] };
-    const buf = await readFile(path.join(dir, 'tensors.bin'));
+    const name = path.basename(dir);
+    const read = async (f: string): Promise<Buffer> => {
+      try { return await readFile(path.join(dir, f)); } catch (e) { throw new CheckpointCorruptError(name, `${f} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+    };
+    const files: Record<string, Buffer> = {};
+    for (const f of FILES) files[f] = await read(f);
+    if (existsSync(path.join(dir, 'manifest.json'))) {
+      let m: CheckpointManifest;
+      try { m = JSON.parse((await read('manifest.json')).toString('utf8')) as CheckpointManifest; } catch { throw new CheckpointCorruptError(name, 'manifest.json is not JSON'); }
+      for (const f of FILES) {
+        const want = m.files?.[f];
+        if (!want) throw new CheckpointCorruptError(name, `manifest.json does not list ${f}`);
+        if (files[f]!.byteLength !== want.bytes) throw new CheckpointCorruptError(name, `${f} has ${files[f]!.byteLength} bytes, the manifest says ${want.bytes}`);
+        if (sha256(files[f]!) !== want.sha256) throw new CheckpointCorruptError(name, `${f} does not match its SHA-256 in the manifest`);
+      }
+    } // else a checkpoint written before manifests: checked for shape below only
+    let meta: CheckpointState & { tensors: TensorEntry[] };
+    try { meta = JSON.parse(files['state.json']!.toString('utf8')) as typeof meta; } catch { throw new CheckpointCorruptError(name, 'state.json is not JSON'); }
+    if (!Array.isArray(meta?.tensors) || typeof meta.step !== 'number') throw new CheckpointCorruptError(name, 'state.json lacks its step or tensor list');
+    const buf = files['tensors.bin']!;
+    const total = meta.tensors.reduce((n, e) => n + e.length, 0);
+    if (total !== buf.byteLength) throw new CheckpointCorruptError(name, `tensors.bin has ${buf.byteLength} bytes, state.json lists ${total}`);
     const tensors: Record<string, NamedArray[]> = { student: [], strategy: [], optimizer: [] };
     for (const e of meta.tensors) {
       const bytes = buf.buffer.slice(buf.byteOffset + e.offset, buf.byteOffset + e.offset + e.length);

@@ -34,6 +34,7 @@ import type { PairSource } from '../interfaces/pair-source.js';
 import { MemoPairSource } from '../eval/memo-pairs.js';
 import { periodicEvaluation } from './periodic-eval.js';
 import { curveFromMetrics, learningCurveSvg } from '../report/learning-curve.js';
+import { acquireLock, LockHeldError } from '../util/folder-lock.js';
 
 const require = createRequire(import.meta.url);
 
@@ -172,6 +173,30 @@ function strip(v: VerificationResult & { dist?: unknown; predictions?: unknown }
 /** Runs a recipe end to end: stages → export → evaluation → report. */
 export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResult> {
   const { log } = o;
+  const release = await lockRun(recipe);
+  try {
+    return await runLocked(recipe, o);
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * One process per run folder: a lock in `<runsDir>/.locks/<name>.lock` (outside the folder,
+ * which --fresh moves aside), taken before anything is read or written.
+ */
+async function lockRun(recipe: Recipe): Promise<() => Promise<void>> {
+  const file = path.join(path.resolve(recipe.shape.runsDir), '.locks', `${recipe.shape.name}.lock`);
+  try {
+    return await acquireLock(file, `facedistill run ${recipe.shape.name}`);
+  } catch (e) {
+    if (e instanceof LockHeldError) throw new RunError(`${runDirOf(recipe)} is in use: ${e.message}. Wait for that run to end (or stop it) and run again; a lock left by a process that died is taken over by itself`);
+    throw e;
+  }
+}
+
+async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
+  const { log } = o;
   if (!recipe.student || recipe.stages.length === 0) throw new RunError('nothing to train: the recipe needs `student:` and `stages:` (use `facedistill eval` to evaluate a teacher)');
   const { dir, resuming } = await prepareRunDir(recipe, o, log);
   const t0 = performance.now();
@@ -205,11 +230,12 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
     const evalSettings = ev ? { flip: ev.flip, batchSize: ev.batchSize, far: ev.far, ...(ev.fairness ? { fairness: ev.fairness } : {}) } : undefined;
 
     const checkpoints = new CheckpointStore(path.join(dir, 'checkpoints'));
-    const latest = resuming ? await checkpoints.latest() : undefined;
+    const latest = resuming ? await checkpoints.latest((e) => log.warn(`${e.message}: skipped, resuming from an earlier checkpoint`)) : undefined;
     if (latest && latest.state.recipeHash !== recipe.hash) throw new RunError('the latest checkpoint belongs to a different recipe; use --fresh');
     const stageNames = recipe.stages.map((s) => s.recipe.name);
     if (latest) {
-      await metrics.truncateAfter(latest.state.stageIndex, stageNames, latest.state.step);
+      const torn = await metrics.truncateAfter(latest.state.stageIndex, stageNames, latest.state.step);
+      if (torn > 0) log.warn(`metrics.jsonl: dropped ${torn} line(s) that were not JSON (a write cut short)`);
       log.info(`resuming from checkpoint ${latest.state.stage} step ${latest.state.step}`);
     } else {
       await writeFileAtomic(path.join(dir, 'metrics.jsonl'), '');
@@ -309,7 +335,7 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
       try {
         const res = await trainStage({
           stageIndex: i, stage, recipeHash: recipe.hash, student, teacher: stageTeacher, cache,
-          data, strategy, seed: sctx.seed + 3, checkpoints, emit, log,
+          data, strategy, seed: sctx.seed + 3, checkpoints, emit, log, beforeCheckpoint: () => metrics.durable(),
           ...(latest && latest.state.stageIndex === i ? { resumeFrom: latest } : {}),
           ...(evalSource && ev?.every ? {
             periodicEval: periodicEvaluation({

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { appendFile, readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import type { RunEvent } from '../interfaces/events.js';
 import type { Sink } from '../interfaces/sink.js';
@@ -10,15 +10,22 @@ export class MetricsJsonlSink implements Sink {
   private buffer: string[] = [];
   constructor(private readonly file: string) {}
 
-  /** On resume, drop what came after the checkpoint so the file matches an uninterrupted run. */
-  async truncateAfter(stageIndex: number, stages: readonly string[], step: number): Promise<void> {
-    if (!existsSync(this.file)) return;
+  /**
+   * On resume, drop what came after the checkpoint so the file matches an uninterrupted run.
+   * A line that is not JSON (the torn end of a write cut short by a kill) is dropped too; the
+   * count of such lines is returned.
+   */
+  async truncateAfter(stageIndex: number, stages: readonly string[], step: number): Promise<number> {
+    if (!existsSync(this.file)) return 0;
+    let torn = 0;
     const keep = (await readFile(this.file, 'utf8')).split('\n').filter((l) => l.trim() !== '').filter((l) => {
-      const r = JSON.parse(l) as { stage: string; step: number };
+      let r: { stage: string; step: number };
+      try { r = JSON.parse(l) as typeof r; } catch { torn++; return false; }
       const si = stages.indexOf(r.stage);
       return si < stageIndex || (si === stageIndex && r.step <= step);
     });
     await writeFileAtomic(this.file, keep.map((l) => l + '\n').join(''));
+    return torn;
   }
 
   async write(e: RunEvent): Promise<void> {
@@ -33,16 +40,26 @@ export class MetricsJsonlSink implements Sink {
     } else if (e.type === 'rollback') {
       this.buffer.push(JSON.stringify({ stage: e.stage, step: e.step, event: 'rollback', term: e.term, toStep: e.toStep, lrScale: e.lrScale }));
     }
-    // Flush at checkpoints so the file never runs ahead of what a resume can reproduce.
-    if (e.type === 'checkpoint' || e.type === 'stage-end' || e.type === 'run-end' || e.type === 'rollback') await this.flush();
+    // The engine flushes before each checkpoint (durable()); these events end a run or record a rollback.
+    if (e.type === 'stage-end' || e.type === 'run-end' || e.type === 'rollback') await this.flush();
   }
 
-  async flush(): Promise<void> {
-    if (this.buffer.length === 0) return;
+  /** Appends the buffered rows; with `sync`, also to the disk (before a checkpoint names their step as done). */
+  async flush(sync = false): Promise<void> {
+    if (this.buffer.length === 0 && !sync) return;
     const lines = this.buffer.map((l) => l + '\n').join('');
     this.buffer = [];
-    await appendFile(this.file, lines);
+    const fh = await open(this.file, 'a');
+    try {
+      if (lines) await fh.appendFile(lines);
+      if (sync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
   }
+
+  /** Every row so far on disk: called before a checkpoint is written, so a resume never misses rows. */
+  async durable(): Promise<void> { await this.flush(true); }
 
   async close(): Promise<void> { await this.flush(); }
 }

@@ -10,6 +10,7 @@ import { Rng, type RngState } from '../util/rng.js';
 import type { Logger } from '../util/logger.js';
 import { type Checkpoint, type CheckpointStore, type NamedArray, toNamedArrays } from './checkpoint.js';
 import { NonFiniteLossError, RunError } from './errors.js';
+import { faultPoint } from './fault-points.js';
 import { learningRateAt, makeOptimizer, setLearningRate } from './optimizer.js';
 import type { TeacherCache } from './teacher-cache.js';
 
@@ -35,6 +36,8 @@ export interface StageRun {
    * `every` steps and at the last step, before that step's checkpoint, with the stage's
    * training time so far (its own time is not counted as training).
    */
+  /** Called before each checkpoint is written (the engine makes metrics.jsonl durable up to this step). */
+  readonly beforeCheckpoint?: () => Promise<void>;
   readonly periodicEval?: { readonly every: number; run(at: { step: number; imagesSeen: number; elapsedSec: number }): Promise<void> };
 }
 
@@ -83,6 +86,8 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
   let lrScale = 1;
   let elapsed = 0;
   let rollbacks = 0;
+  /** Rollbacks since the last checkpoint was written. */
+  let sinceSave = 0;
   let currentLr = st.optimizer.lr;
 
   const snapshot = async (): Promise<Checkpoint> => {
@@ -126,7 +131,10 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
   };
 
   const save = async (): Promise<void> => {
+    await r.beforeCheckpoint?.();
+    faultPoint('checkpoint:metrics-synced', step);
     const dir = await r.checkpoints.save(await snapshot());
+    sinceSave = 0;
     await r.emit({ type: 'checkpoint', stage: st.name, step, dir });
   };
 
@@ -183,14 +191,16 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
       values = await r.strategy.step(ctx);
     } catch (e) {
       if (!(e instanceof NonFiniteLossError)) throw e;
-      const ck = await r.checkpoints.latest();
+      const ck = await r.checkpoints.latest((c) => r.log.warn(`${c.message}: skipped, rolling back further`));
       if (!ck || ck.state.stageIndex !== r.stageIndex || rollbacks >= (r.maxRollbacks ?? 3)) {
         throw new RunError(`${e.message}; stopped after ${rollbacks} rollback(s). Lower the learning rate (stages[${r.stageIndex}].optimizer.lr) or check the data; the last good checkpoint is kept`);
       }
       rollbacks++;
+      sinceSave++;
       const failedAt = step + 1;
       await restore(ck);
-      lrScale *= 0.5;
+      // Halved once per rollback since the checkpoint was written: retrying its own scale would fail the same way.
+      lrScale *= 0.5 ** sinceSave;
       r.log.warn(`${e.message}: rolled back to step ${step} and halved the learning rate (scale ${lrScale})`);
       await r.emit({ type: 'rollback', stage: st.name, step: failedAt, toStep: step, term: e.term, lrScale });
       continue;
