@@ -32,8 +32,12 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 /** Exit codes: 0 ok, 2 bad input (recipe, flags), 3 the run failed (and said why). */
 export async function main(argv: readonly string[], modules: readonly ContainerModule[]): Promise<number> {
   const root = createRootContainer(modules);
+  // --debug anywhere on the line: an unexpected error prints its stack too (otherwise one line).
+  const debug = argv.includes('--debug');
+  argv = argv.filter((a) => a !== '--debug');
   const program = new Command('facedistill')
     .description('Knowledge distillation of face-recognition models on TensorFlow.js')
+    .addHelpText('after', '\nAdd --debug to any command to see the stack of an unexpected error.')
     .exitOverride()
     .showHelpAfterError();
 
@@ -223,7 +227,8 @@ export async function main(argv: readonly string[], modules: readonly ContainerM
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof RecipeError) { process.stderr.write(`error: ${e.message}\n`); return 2; }
     if (e instanceof RunError) { process.stderr.write(`error: ${e.message}\n`); return 3; }
-    process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
+    const err = e as Error;
+    process.stderr.write(debug ? `error: ${err.stack ?? String(e)}\n` : `error: ${err.message ?? String(e)} (${err.name ?? 'Error'}; --debug shows where)\n`);
     return 3;
   }
 }

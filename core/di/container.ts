@@ -4,6 +4,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Container, ContainerModule } from 'inversify';
 import { RecipeError } from '../recipe/errors.js';
+import type { Contribution } from './contribution.js';
+import { TOKENS } from './tokens.js';
 import type { RecipeSource } from '../recipe/source.js';
 
 /** The root container: built-in modules are loaded exactly like plugins. */
@@ -15,6 +17,10 @@ export function createRootContainer(modules: readonly ContainerModule[]): Contai
 
 function isContainerModule(v: unknown): v is ContainerModule {
   return v instanceof ContainerModule || (typeof v === 'object' && v !== null && typeof (v as ContainerModule).load === 'function' && typeof (v as ContainerModule).id === 'number');
+}
+
+function contributionsOf(container: Container): Contribution[] {
+  return container.isBound(TOKENS.Contribution) ? container.getAll<Contribution>(TOKENS.Contribution) : [];
 }
 
 /** Why a plugin module could not be loaded (the caller says where it was named). */
@@ -32,7 +38,23 @@ export async function importPlugin(container: Container, file: string): Promise<
   }
   const modules = Object.values(mod).filter(isContainerModule);
   if (modules.length === 0) throw new PluginError('plugin exports no ContainerModule (export one, e.g. `export default contributionModule(myStrategy)`)');
-  container.load(...modules);
+  const before = contributionsOf(container);
+  try {
+    container.load(...modules);
+  } catch (e) {
+    throw new PluginError(`the plugin's ContainerModule failed while loading: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const added = contributionsOf(container).filter((c) => !before.includes(c));
+  const taken = new Set(before.map((c) => `${c.slot}/${c.kind}`));
+  const seen = new Set<string>();
+  for (const c of added) {
+    const id = `${c.slot}/${c.kind}`;
+    if (taken.has(id) || seen.has(id)) {
+      try { container.unload(...modules); } catch { /* the error below says what matters */ }
+      throw new PluginError(`it registers ${c.slot} kind "${c.kind}", which ${taken.has(id) ? 'is already registered (built in or by an earlier plugin)' : 'it registers twice'}; give it another kind`);
+    }
+    seen.add(id);
+  }
   return abs;
 }
 

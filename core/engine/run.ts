@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile, rename } from 'node:fs/promises';
+import { readFile, rename, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -23,6 +23,7 @@ import { assignVariables } from './trainer.js';
 import { loadLayersTeacher } from '../models/layers-model-teacher.js';
 import type { Strategy } from '../interfaces/strategy.js';
 import { RunError } from './errors.js';
+import { formatPath, RecipeError } from '../recipe/errors.js';
 import { MetricsJsonlSink, ProgressSink } from './sinks.js';
 import { TeacherCache } from './teacher-cache.js';
 import { Rng } from '../util/rng.js';
@@ -77,8 +78,11 @@ async function readManifest(dir: string): Promise<{ recipeHash: string; status: 
   return existsSync(f) ? (JSON.parse(await readFile(f, 'utf8')) as { recipeHash: string; status: string }) : undefined;
 }
 
-/** Decides whether a run starts, resumes or refuses, before anything is written. */
-export async function prepareRunDir(recipe: Recipe, o: { resume?: boolean; fresh?: boolean }, log: Logger): Promise<{ dir: string; resuming: boolean }> {
+/**
+ * Decides whether a run starts, resumes or refuses; reads only. With --fresh over an existing
+ * run, `moveAside` is what the caller does once the recipe's components are known to build.
+ */
+export async function prepareRunDir(recipe: Recipe, o: { resume?: boolean; fresh?: boolean }, log: Logger): Promise<{ dir: string; resuming: boolean; moveAside?: () => Promise<void> }> {
   const dir = runDirOf(recipe);
   const m = await readManifest(dir);
   if (!m) {
@@ -86,16 +90,34 @@ export async function prepareRunDir(recipe: Recipe, o: { resume?: boolean; fresh
     return { dir, resuming: false };
   }
   if (o.fresh) {
-    const aside = `${dir}.prev-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await rename(dir, aside);
-    log.info(`--fresh: moved the previous run to ${aside}`);
-    return { dir, resuming: false };
+    return {
+      dir, resuming: false,
+      moveAside: async () => {
+        const aside = `${dir}.prev-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+        await rename(dir, aside);
+        log.info(`--fresh: moved the previous run to ${aside}`);
+      },
+    };
   }
   if (m.recipeHash !== recipe.hash) {
     throw new RunError(`${dir} holds a run of a different recipe (hash ${m.recipeHash.slice(0, 12)} ≠ ${recipe.hash.slice(0, 12)}); use another name:, or --fresh to move the old run aside`);
   }
   if (!o.resume) log.info(`${dir} holds an unfinished or finished run of this recipe: continuing it (finished stages are not re-run)`);
   return { dir, resuming: true };
+}
+
+/**
+ * Runs one step of setting a run up that reads the user's files (a model, a data folder, a
+ * pairs list). What fails there is the recipe's problem: a RecipeError located at the key
+ * that named the component, so the CLI exits 2 before the run folder is touched.
+ */
+async function preflight<T>(recipe: Recipe, at: (string | number)[], f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof RecipeError) throw e;
+    throw new RecipeError(recipe.source.locate(at), formatPath(at), (e as Error).message.split('\n')[0]!);
+  }
 }
 
 /** Builds a component from its resolved recipe entry. */
@@ -173,11 +195,15 @@ function strip(v: VerificationResult & { dist?: unknown; predictions?: unknown }
 /** Runs a recipe end to end: stages → export → evaluation → report. */
 export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResult> {
   const { log } = o;
+  const runsRoot = path.resolve(recipe.shape.runsDir);
+  const created = existsSync(runsRoot) ? [] : [runsRoot];
   const release = await lockRun(recipe);
   try {
     return await runLocked(recipe, o);
   } finally {
     await release();
+    // The lock's folder, and the runs folder if the lock made it, go when empty: a refused recipe leaves nothing behind.
+    for (const d of [path.join(runsRoot, '.locks'), ...created]) await rmdir(d).catch(() => undefined);
   }
 }
 
@@ -191,21 +217,31 @@ async function lockRun(recipe: Recipe): Promise<() => Promise<void>> {
     return await acquireLock(file, `facedistill run ${recipe.shape.name}`);
   } catch (e) {
     if (e instanceof LockHeldError) throw new RunError(`${runDirOf(recipe)} is in use: ${e.message}. Wait for that run to end (or stop it) and run again; a lock left by a process that died is taken over by itself`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC', 'EDQUOT'].includes(code)) {
+      // The first write of a run: a runs folder that cannot be written is a recipe problem, found before anything else.
+      throw new RecipeError(recipe.source.locate(['runsDir']), 'runsDir', `cannot write under ${path.resolve(recipe.shape.runsDir)} (${code}: ${NO_WRITE[code] ?? 'refused'})`);
+    }
     throw e;
   }
 }
 
+const NO_WRITE: Record<string, string> = {
+  EACCES: 'permission denied', EPERM: 'not permitted', EROFS: 'read-only file system', ENOTDIR: 'a part of the path is a file',
+  EEXIST: 'a file is in the way', ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded',
+};
+
 async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
   const { log } = o;
   if (!recipe.student || recipe.stages.length === 0) throw new RunError('nothing to train: the recipe needs `student:` and `stages:` (use `facedistill eval` to evaluate a teacher)');
-  const { dir, resuming } = await prepareRunDir(recipe, o, log);
+  const { dir, resuming, moveAside } = await prepareRunDir(recipe, o, log);
   const t0 = performance.now();
   const backend = await selectBackend(recipe.shape.backend, log);
   const run = new Container({ parent: o.root, defaultScope: 'Singleton' });
   const disposables: { dispose(): void }[] = [];
   const sinks: Sink[] = [];
+  let manifestWritten: Record<string, unknown> | undefined;
   try {
-    await ensureDir(dir);
     const ctx = buildContext(recipe, dir, log);
     run.bind(TOKENS.Logger).toConstantValue(log);
     run.bind(TOKENS.RunContext).toConstantValue(ctx);
@@ -217,22 +253,50 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
       for (const s of sinks) await s.write(e);
     };
 
-    const teacher = await build(recipe.teacher, ctx);
+    // Everything that reads the user's files is built first: a bad model, folder or pairs list is refused before a write.
+    const teacher = await preflight(recipe, ['teacher'], () => build(recipe.teacher, ctx));
     disposables.push(teacher);
-    const student = await build(recipe.student, ctx);
+    const student = await preflight(recipe, ['student'], () => build(recipe.student!, ctx));
     disposables.push(student);
     log.info(`teacher: ${teacher.name} (${teacher.paramCount.toLocaleString('en-US')} params, ${teacher.embeddingDim}-D) · student: ${student.name} (${student.paramCount.toLocaleString('en-US')} params, ${student.embeddingDim}-D)`);
 
     const ev = recipe.shape.eval;
     // Evaluation during training reads the pairs once and keeps them; the final evaluation uses the same images.
-    const evalSource = recipe.evalPairs && ev?.every ? new MemoPairSource(await build(recipe.evalPairs, ctx)) : undefined;
-    if (evalSource) disposables.push(evalSource);
+    // Read once here (a bad pairs list is refused before training), evaluated at the end; with eval.every its images are kept too.
+    const evalSource = recipe.evalPairs ? new MemoPairSource(await preflight(recipe, ['eval', 'pairs'], () => build(recipe.evalPairs!, ctx)), ev?.every !== undefined) : undefined;
+    if (evalSource) {
+      disposables.push(evalSource);
+      await preflight(recipe, ['eval', 'pairs'], () => evalSource.init());
+    }
     const evalSettings = ev ? { flip: ev.flip, batchSize: ev.batchSize, far: ev.far, ...(ev.fairness ? { fairness: ev.fairness } : {}) } : undefined;
 
     const checkpoints = new CheckpointStore(path.join(dir, 'checkpoints'));
     const latest = resuming ? await checkpoints.latest((e) => log.warn(`${e.message}: skipped, resuming from an earlier checkpoint`)) : undefined;
     if (latest && latest.state.recipeHash !== recipe.hash) throw new RunError('the latest checkpoint belongs to a different recipe; use --fresh');
     const stageNames = recipe.stages.map((s) => s.recipe.name);
+
+    // The training data of every stage still to run, read now (see above); stage i's source is taken by setupStage(i).
+    let sharedData: DataSource | undefined;
+    const inited = new Map<DataSource, DataSourceInfo>();
+    const prebuilt = new Map<number, DataSource>();
+    for (let i = latest?.state.stageIndex ?? 0; i < recipe.stages.length; i++) {
+      const stage = recipe.stages[i]!;
+      const at = stage.data ? ['stages', i, 'data'] : ['data'];
+      let data: DataSource;
+      if (stage.data) {
+        data = await preflight(recipe, at, () => build(stage.data!, buildContext(recipe, dir, log, 1000 * (i + 1))));
+        disposables.push(data);
+      } else {
+        if (!sharedData) { const d = await preflight(recipe, at, () => build(recipe.data!, buildContext(recipe, dir, log, 1))); sharedData = d; disposables.push(d); }
+        data = sharedData;
+      }
+      if (!inited.has(data)) inited.set(data, await preflight(recipe, at, () => data.init()));
+      prebuilt.set(i, data);
+    }
+
+    // From here on the run folder is written.
+    if (moveAside) await moveAside();
+    await ensureDir(dir);
     if (latest) {
       const torn = await metrics.truncateAfter(latest.state.stageIndex, stageNames, latest.state.step);
       if (torn > 0) log.warn(`metrics.jsonl: dropped ${torn} line(s) that were not JSON (a write cut short)`);
@@ -251,9 +315,9 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
       startedAt: new Date().toISOString(),
     };
     await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);
+    manifestWritten = manifest;
     await emit({ type: 'run-start', run: recipe.shape.name, dir, backend: backend.name });
 
-    let sharedData: DataSource | undefined;
     const dataInfos: DataSourceInfo[] = [];
     const stageRows: { name: string; strategy: string; steps: number; batchSize: number; imagesPerSec: number; finalTerms: Record<string, number> }[] = [];
     const lastTerms: Record<string, Record<string, number>> = {};
@@ -261,7 +325,6 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
 
     const stageDir = (name: string) => path.join(dir, 'stages', name);
     const outputs = new Map<string, Teacher>();
-    const inited = new Map<DataSource, DataSourceInfo>();
     let stageOutput: BuildContext['stageOutput'];
 
     /** Data, teacher and an initialised strategy for stage i (training it, or rebuilding its output). */
@@ -269,7 +332,11 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
       const stage = recipe.stages[i]!;
       const sctx = buildContext(recipe, dir, log, 1000 * (i + 1), stageOutput);
       let data: DataSource;
-      if (stage.data) {
+      const ready = prebuilt.get(i);
+      if (ready) {
+        data = ready;
+        prebuilt.delete(i);
+      } else if (stage.data) {
         data = await build(stage.data, sctx);
         disposables.push(data);
       } else {
@@ -389,6 +456,12 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
     await writeJsonAtomic(path.join(dir, 'manifest.json'), { ...manifest, status: 'complete', finishedAt: new Date().toISOString(), wallSec });
     log.info(`done in ${wallSec.toFixed(1)} s: ${path.relative(process.cwd(), path.join(dir, 'report.md'))}`);
     return { dir, backend, ...(evalRes ? { teacher: evalRes.teacher, ...(evalRes.student ? { student: evalRes.student } : {}), ...(evalRes.agreement ? { agreement: evalRes.agreement } : {}) } : {}) };
+  } catch (e) {
+    // The run folder says how the run ended; a resume can still carry on from its last checkpoint.
+    if (manifestWritten) {
+      await writeJsonAtomic(path.join(dir, 'manifest.json'), { ...manifestWritten, status: 'failed', error: (e as Error).message, failedAt: new Date().toISOString() }).catch(() => undefined);
+    }
+    throw e;
   } finally {
     for (const s of sinks) await s.close();
     for (const d of disposables.reverse()) d.dispose();

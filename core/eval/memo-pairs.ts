@@ -13,7 +13,8 @@ export class MemoPairSource implements PairSource {
   private readonly rows = new Map<SampleKey, { data: Float32Array; shape: readonly [number, number, number] }>();
   private inited?: ReturnType<PairSource['init']>;
 
-  constructor(private readonly inner: PairSource) {}
+  /** `keepImages: false`: only `init()` is memoised (a pair set read once, evaluated once). */
+  constructor(private readonly inner: PairSource, private readonly keepImages = true) {}
 
   get name(): string { return this.inner.name; }
   get protocol(): string { return this.inner.protocol; }
@@ -24,6 +25,7 @@ export class MemoPairSource implements PairSource {
   }
 
   async load(keys: readonly SampleKey[]): Promise<tf.Tensor4D> {
+    if (!this.keepImages) return this.inner.load(keys);
     const missing = [...new Set(keys.filter((k) => !this.rows.has(k)))];
     if (missing.length > 0) {
       const x = await this.inner.load(missing);

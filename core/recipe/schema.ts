@@ -53,7 +53,7 @@ export const stageSchema = z.strictObject({
   name,
   strategy: componentRef,
   steps: z.number().int().positive(),
-  batchSize: z.number().int().positive().default(16),
+  batchSize: z.number().int().positive().max(4096, 'at most 4096 images per step (a batch must fit in memory several times over)').default(16),
   optimizer: optimizerSchema.default({ kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0 }),
   schedule: scheduleSchema.default({ kind: 'constant', warmupSteps: 0 }),
   checkpointEvery: z.number().int().positive().default(50).describe('steps between checkpoints'),
@@ -73,7 +73,7 @@ export type FairnessOptions = z.infer<typeof fairnessSchema>;
 export const evalSchema = z.strictObject({
   pairs: componentRef,
   flip: z.boolean().default(true).describe('flip test: embed x and flip_W(x), sum, normalise (strategy-specs 7.1)'),
-  batchSize: z.number().int().positive().default(32),
+  batchSize: z.number().int().positive().max(4096, 'at most 4096 images per evaluation batch').default(32),
   far: z.array(z.number().gt(0).lt(1)).default([1e-3, 1e-4]).describe('FAR targets for TAR@FAR'),
   fairness: fairnessSchema.optional().describe('per-group metrics where the pairs carry group labels (defaults: stdDdof 1, kfold)'),
   every: z.number().int().positive().optional()

@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml, type Document, type Node } from 'yaml';
 import { RecipeError, formatPath, type SourceLocation } from './errors.js';
@@ -10,11 +10,14 @@ class YamlFile {
   private constructor(readonly file: string, private readonly doc: Document, private readonly lines: LineCounter) {}
 
   static read(file: string, at?: { locate: () => RecipeError['location']; keyPath: string }): YamlFile {
-    if (!existsSync(file)) {
-      if (at) throw new RecipeError(at.locate(), at.keyPath, `file not found: ${file}`);
-      throw new RecipeError({ file }, '', 'recipe file not found');
-    }
-    const src = readFileSync(file, 'utf8');
+    const refuse = (why: string): never => {
+      if (at) throw new RecipeError(at.locate(), at.keyPath, `${why}: ${file}`);
+      throw new RecipeError({ file }, '', why);
+    };
+    if (!existsSync(file)) refuse(at ? 'file not found' : 'recipe file not found');
+    if (statSync(file).isDirectory()) refuse('this is a folder; a recipe is a YAML file');
+    let src: string;
+    try { src = readFileSync(file, 'utf8'); } catch (e) { return refuse(`cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
     const lines = new LineCounter();
     const doc = parseDocument(src, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const err = doc.errors[0];
@@ -23,7 +26,9 @@ class YamlFile {
       throw new RecipeError({ file, line: pos.line, column: pos.col }, '', `YAML syntax error: ${err.message.split('\n')[0]}`);
     }
     const f = new YamlFile(file, doc, lines);
-    const v = doc.toJS() as unknown;
+    let v: unknown;
+    // The yaml library refuses documents whose aliases expand without bound (a "billion laughs").
+    try { v = doc.toJS(); } catch (e) { throw new RecipeError({ file, line: 1, column: 1 }, '', `the YAML cannot be expanded: ${(e as Error).message.split('\n')[0]}`); }
     if (v === null || typeof v !== 'object' || Array.isArray(v)) {
       throw new RecipeError({ file, line: 1, column: 1 }, '', 'expected a mapping of recipe keys at the top level');
     }
@@ -83,27 +88,43 @@ export function deepMerge(base: unknown, over: unknown): unknown {
   return over;
 }
 
-function parseSet(s: string): { path: (string | number)[]; value: unknown } {
+function parseSet(s: string, file: string): { path: (string | number)[]; value: unknown } {
   const eq = s.indexOf('=');
-  if (eq <= 0) throw new RecipeError({ file: '--set' }, '', `expected key.path=value, got "${s}"`);
+  if (eq <= 0) throw new RecipeError({ file, set: s }, '', 'expected key.path=value');
   const keyPath = s.slice(0, eq).split('.').map((k) => (/^\d+$/.test(k) ? Number(k) : k));
   let value: unknown;
   try {
     value = parseYaml(s.slice(eq + 1));
   } catch (e) {
-    throw new RecipeError({ file: '--set' }, s.slice(0, eq), `value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw new RecipeError({ file, set: s }, s.slice(0, eq), `value is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   return { path: keyPath, value: value === undefined ? null : value };
 }
 
-function setIn(obj: Record<string, unknown>, p: readonly (string | number)[], value: unknown): void {
+/**
+ * Sets the value at `p`, creating what is missing on the way. A list index may name an
+ * entry that exists or the next one (appending); one further on would leave holes, and a
+ * numeric step into a mapping (or a key into a list) is refused with the --set named.
+ */
+function setIn(obj: Record<string, unknown>, p: readonly (string | number)[], value: unknown, raw: string, file: string): void {
+  const at = { file, set: raw };
   let cur: any = obj;
-  for (let i = 0; i < p.length - 1; i++) {
+  for (let i = 0; i < p.length; i++) {
     const k = p[i]!;
-    if (cur[k] === undefined || cur[k] === null || typeof cur[k] !== 'object') cur[k] = typeof p[i + 1] === 'number' ? [] : {};
+    const here = formatPath(p.slice(0, i)) || '(top level)';
+    if (Array.isArray(cur)) {
+      if (typeof k !== 'number') throw new RecipeError(at, formatPath(p.slice(0, i + 1)), `${here} is a list; index it with a number`);
+      if (k > cur.length) throw new RecipeError(at, formatPath(p.slice(0, i + 1)), `${here} has ${cur.length} entr${cur.length === 1 ? 'y' : 'ies'}; an index up to ${cur.length} (the next one) can be set`);
+    } else if (typeof k === 'number') {
+      throw new RecipeError(at, formatPath(p.slice(0, i + 1)), `${here} is not a list`);
+    }
+    if (i === p.length - 1) { cur[k] = value; return; }
+    if (cur[k] !== undefined && cur[k] !== null && typeof cur[k] !== 'object') {
+      throw new RecipeError(at, formatPath(p.slice(0, i + 2)), `${formatPath(p.slice(0, i + 1))} is ${JSON.stringify(cur[k])}, a value, so it has no ${typeof p[i + 1] === 'number' ? 'entries' : 'keys'}`);
+    }
+    if (cur[k] === undefined || cur[k] === null) cur[k] = typeof p[i + 1] === 'number' ? [] : {};
     cur = cur[k];
   }
-  cur[p[p.length - 1]!] = value;
 }
 
 /** Reads a recipe: YAML with locations, one level of `extends:`, then `--set` overrides. */
@@ -125,14 +146,19 @@ export function readRecipeSource(file: string, sets: readonly string[] = []): Re
     value = deepMerge(bv, rest) as Record<string, unknown>;
     value.extends = _drop;
   }
-  const parsedSets = sets.map((s) => ({ raw: s, ...parseSet(s) }));
-  for (const s of parsedSets) setIn(value, s.path, s.value);
+  const parsedSets = sets.map((s) => ({ raw: s, ...parseSet(s, file) }));
+  for (const s of parsedSets) setIn(value, s.path, s.value, s.raw, file);
 
   const locate = (p: Path, key = false): RecipeError['location'] => {
     const key0 = formatPath(p);
+    const inFiles = (q: Path) => top.locate(q) ?? base?.locate(q);
     for (const s of [...parsedSets].reverse()) {
       const sp = formatPath(s.path);
       if (key0 === sp || key0.startsWith(sp + '.') || key0.startsWith(sp + '[')) return { file, set: s.raw };
+      // Under a key this --set created (foo in --set foo.bar=1, stages[1] in --set stages.1.name=b): no file has it.
+      let n = 0;
+      while (n < p.length && n < s.path.length && String(p[n]) === String(s.path[n])) n++;
+      if (n > 0 && !inFiles(p.slice(0, n))) return { file, set: s.raw };
     }
     for (let n = p.length; n >= 0; n--) {
       const q = p.slice(0, n);

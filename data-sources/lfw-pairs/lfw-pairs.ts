@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import {
@@ -51,6 +52,9 @@ class LfwPairs implements PairSource {
       return { a: key(p.a), b: key(p.b), same: p.same, ...(this.o.limit ? {} : { fold: p.fold }), ...(group !== undefined ? { group } : {}) };
     });
     const images = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
+    // Found now rather than at the first evaluation, which may come after hours of training.
+    const missing = images.filter((k) => !existsSync(path.join(this.root, k)));
+    if (missing.length > 0) throw new Error(`lfw-pairs: ${missing.length} image(s) that ${path.basename(this.file)} names are not under ${this.root}, e.g. ${missing.slice(0, 3).join(', ')}`);
     // Group labels change no embedding: they stay out of the list hash so embedding caches are shared.
     const listHash = hashJson({ file: path.basename(this.file), pairs: pairs.length, o: { ...this.o, root: undefined, pairsFile: undefined, groups: undefined }, first: pairs[0] });
     return {
