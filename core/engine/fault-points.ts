@@ -1,8 +1,8 @@
 /**
  * Named points between the engine's writes, where the fault-injection suite (test/faults/)
  * stops the process as a power cut or `kill -9` would: FACEDISTILL_FAULT=<point>@<step>
- * SIGKILLs the process when it reaches that point at that step. Unset (always, outside the
- * tests), a point does nothing.
+ * SIGKILLs the process when it reaches that point at that step; <point>@<step>:enospc makes
+ * the write there fail as on a full disk. Unset (always, outside the tests), a point does nothing.
  */
 export const FAULT_POINTS = [
   'checkpoint:metrics-synced', // metrics.jsonl durable up to the step, nothing of the checkpoint written
@@ -17,5 +17,7 @@ export type FaultPoint = (typeof FAULT_POINTS)[number];
 const armed = process.env.FACEDISTILL_FAULT;
 
 export function faultPoint(point: FaultPoint, step: number): void {
-  if (armed !== undefined && armed === `${point}@${step}`) process.kill(process.pid, 'SIGKILL');
+  if (armed === undefined) return;
+  if (armed === `${point}@${step}`) process.kill(process.pid, 'SIGKILL');
+  if (armed === `${point}@${step}:enospc`) throw Object.assign(new Error(`ENOSPC: no space left on device (injected at ${point})`), { code: 'ENOSPC' });
 }

@@ -131,9 +131,17 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
   };
 
   const save = async (): Promise<void> => {
-    await r.beforeCheckpoint?.();
-    faultPoint('checkpoint:metrics-synced', step);
-    const dir = await r.checkpoints.save(await snapshot());
+    let dir: string;
+    try {
+      await r.beforeCheckpoint?.();
+      faultPoint('checkpoint:metrics-synced', step);
+      dir = await r.checkpoints.save(await snapshot());
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === undefined || !['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO'].includes(code)) throw e;
+      // Checkpoints are written aside and renamed: the previous one is whole.
+      throw new RunError(`cannot write the checkpoint of step ${step} (${(e as Error).message.split('\n')[0]}); the previous checkpoint is intact: free space (or fix the folder's permissions) and run again with --resume`);
+    }
     sinceSave = 0;
     await r.emit({ type: 'checkpoint', stage: st.name, step, dir });
   };

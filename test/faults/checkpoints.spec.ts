@@ -1,7 +1,7 @@
 // Fault injection on checkpoints and metrics.jsonl: every case runs the real CLI in a child
 // process, damages or interrupts it the way a kill, a full disk or a careless hand would, resumes,
 // and compares with an uninterrupted run of the same recipe (same seed: bit-identical results).
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, appendFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -134,6 +134,33 @@ describe('faults: checkpoints and metrics.jsonl', function () {
       expect(evalOf(runs)).to.deep.equal(evalOf(straight));
     });
   }
+
+  it('the disk fills while a checkpoint is written: exit 3 with one line saying so; --resume later ends like an uninterrupted run', () => {
+    const runs = path.join(f.dir, 'full-disk');
+    const recipe = writeRecipe(f, runs);
+    const full = runCli(['run', recipe, '--quiet'], { env: { FACEDISTILL_FAULT: 'checkpoint:tensors-written@20:enospc' } });
+    expect(full.status).to.equal(3);
+    expect(full.stderr.trim().split('\n').at(-1)).to.match(/^error: cannot write the checkpoint of step 20 \(ENOSPC: no space left on device.*\); the previous checkpoint is intact: .*--resume$/);
+    expect(JSON.parse(readFileSync(path.join(runDir(runs), 'manifest.json'), 'utf8')).status).to.equal('failed');
+    const res = runCli(['run', recipe, '--resume', '--quiet']);
+    expect(res.status, res.stderr).to.equal(0);
+    expect(metricsOf(runs)).to.deep.equal(metricsOf(straight));
+    expect(evalOf(runs)).to.deep.equal(evalOf(straight));
+  });
+
+  it('a runs folder that cannot be written (not as root, which may write anywhere): exit 2 at runsDir', function () {
+    if (process.getuid?.() === 0) this.skip(); // root ignores permission bits: the ENOTDIR case in recipes.spec.ts covers the path
+    const ro = path.join(f.dir, 'read-only');
+    mkdirSync(ro, { recursive: true });
+    chmodSync(ro, 0o500);
+    try {
+      const res = runCli(['run', writeRecipe(f, path.join(f.dir, 'rw')), '--quiet', '--set', `runsDir=${path.join(ro, 'runs')}`]);
+      expect(res.status).to.equal(2);
+      expect(res.stderr).to.match(/runsDir: cannot write under .*read-only\/runs \(EACCES: permission denied\)/);
+    } finally {
+      chmodSync(ro, 0o700);
+    }
+  });
 
   it('a torn last line of metrics.jsonl is dropped on resume (and said), not a SyntaxError', () => {
     const { runs, res } = resumeAfter('torn-metrics', (ck) => appendFileSync(path.join(path.dirname(path.dirname(ck)), 'metrics.jsonl'), '{"stage":"train","step":2'));
