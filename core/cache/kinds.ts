@@ -18,6 +18,7 @@ export const CACHE_KINDS: readonly CacheKind[] = [
   { name: 'teacher-embeddings', description: 'teacher embeddings of training images', writer: 'core/engine/teacher-cache.ts' },
   { name: 'eval-embeddings', description: 'frozen models\' embeddings of evaluation pairs', writer: 'core/eval/evaluate.ts' },
   { name: 'landmarks', description: 'face landmarks found for image alignment', writer: 'core/images' },
+  { name: 'aligned-faces', description: 'aligned faces of training folders (image-folder with align:)', writer: 'core/images/aligned-cache.ts' },
   { name: 'sample-faces', description: 'faces detected (and aligned) in the face-api sample photos', writer: 'data-sources/sample-faces/detect.ts' },
   { name: 'pca-face', description: 'fitted pca-face generators (eigenfaces)', writer: 'data-sources/latent-generator/pca-face.ts' },
 ];

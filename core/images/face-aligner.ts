@@ -52,7 +52,7 @@ export function resolveAlignment(o: Partial<Record<keyof AlignmentOptions, unkno
 
 const require = createRequire(import.meta.url);
 /** The code that finds landmarks: its versions key the landmark cache with PREPROCESSING_VERSION. */
-const LANDMARK_CODE = {
+export const LANDMARK_CODE = {
   net: 'face-api-landmark68',
   faceApi: (require('@vladmandic/face-api/package.json') as { version: string }).version,
   decoder: `sharp ${sharp.versions.sharp} vips ${sharp.versions.vips} mozjpeg ${sharp.versions.mozjpeg ?? ''}`,

@@ -6,7 +6,8 @@ import {
   contribution, contributionModule, decodeImage, decodeMany, EpochSampler, existingPath, GeneralPlusPkSampler, hashJson, holdoutField, inHoldoutPart, PkSampler, sampleKey, stackImages,
   type Batch, type BatchSampler, type DataSource, type DataSourceInfo, type JsonValue, type Logger, type RgbImage,
 } from '../../core/index.js';
-import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner } from '../../core/images/face-aligner.js';
+import { AlignedFaceCache } from '../../core/images/aligned-cache.js';
+import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner, resolveAlignment } from '../../core/images/face-aligner.js';
 
 const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.pgm', '.webp']);
 
@@ -95,7 +96,7 @@ class ImageFolderSource implements DataSource {
     if (this.o.limit) entries = entries.slice(0, this.o.limit);
     const decoded = (this.o.align ?? 'none') === 'none'
       ? await decodeMany(entries, (e) => decodeImage(path.join(this.root, e.file), { size: this.o.size, ...(this.o.centreCrop ? { centreCrop: this.o.centreCrop } : {}) }))
-      : await this.decodeAligned(entries.map((e) => e.file));
+      : await this.alignedFaces(entries.map((e) => e.file));
     const skipped: { file: string; reason: string }[] = [];
     const idIndex = new Map<string, number>();
     decoded.forEach((d, i) => {
@@ -113,6 +114,20 @@ class ImageFolderSource implements DataSource {
       name: `image-folder ${this.root}${(this.o.align ?? 'none') !== 'none' ? ` (${alignmentDescription(this.o, this.o.size)})` : ''}`,
       images: this.images.length, ...(flat ? {} : { identities: idIndex.size }), skipped, listHash: hashJson({ keys: this.keys, o: this.o }),
     };
+  }
+
+  /** The aligned faces of the files: from the aligned-faces cache when it has them, else decoded, aligned and saved there. */
+  private async alignedFaces(files: readonly string[]): Promise<(RgbImage | Error)[]> {
+    const fileKeys = await Promise.all(files.map((f) => FaceAligner.fileKey(path.join(this.root, f)).catch(() => `${f}|unreadable`)));
+    const cache = new AlignedFaceCache(this.cacheDir, { root: this.root, fileKeys, options: resolveAlignment(this.o), size: this.o.size });
+    const hit = await cache.load(files.length, this.o.size);
+    if (hit) {
+      this.log?.info(`image-folder: ${files.length} aligned faces read from the cache (${path.relative(process.cwd(), cache.file)})`);
+      return hit;
+    }
+    const faces = await this.decodeAligned(files);
+    await cache.save(faces, this.o.size);
+    return faces;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
@@ -78,6 +78,46 @@ describe('aligned training folders (image-folder align: five-point | dlib-chip, 
     const third = await imageFolder.create({ ...o, alignBox: 0.7 }, testContext(dir, 1));
     await third.init();
     expect(readdirSync(path.join(dir, '.cache', 'landmarks'))).to.have.length(2);
+  });
+
+  it('aligned faces are cached whole: a second source reads them back (same pixels, same skipped files); a changed file or a torn cache gives them afresh', async () => {
+    const dir = tmpDir('aligned-cache');
+    const root = await flatFolder(dir);
+    const o = { root, layout: 'flat' as const, align: 'five-point' as const, alignBox: 0.6, size: 112, minPerIdentity: 1, sampler: { kind: 'uniform' as const } };
+    const read = async () => {
+      const src = await imageFolder.create(o, testContext(dir, 1));
+      const info = await src.init();
+      const b = await src.next(3);
+      const px = Array.from(await b.images.data());
+      b.images.dispose();
+      src.dispose();
+      return { info, px, keys: b.keys };
+    };
+    const cacheDir = path.join(dir, '.cache', 'aligned-faces');
+    const first = await read();
+    const files = readdirSync(cacheDir);
+    expect(files).to.have.length(1);
+    const lmDir = path.join(dir, '.cache', 'landmarks');
+    const lmWritten = statSync(path.join(lmDir, readdirSync(lmDir)[0]!)).mtimeMs;
+    const second = await read();
+    expect(second.keys).to.deep.equal(first.keys);
+    expect(second.px).to.deep.equal(first.px);
+    expect(second.info).to.deep.equal(first.info);
+    expect(readdirSync(cacheDir)).to.deep.equal(files);
+
+    // A torn file (cut short by a kill while written elsewhere) is not read: the faces come again, equal.
+    const f = path.join(cacheDir, files[0]!);
+    writeFileSync(f, readFileSync(f).subarray(0, 5000));
+    const third = await read();
+    expect(third.px).to.deep.equal(first.px);
+    expect(statSync(f).size).to.be.above(3 * 112 * 112 * 3);
+
+    // A file replaced in the folder (new mtime) is another key: a second cache file, and the landmark search runs for that image only.
+    const later = new Date(Date.now() + 5000);
+    utimesSync(path.join(root, FACES[1]!), later, later);
+    await read();
+    expect(readdirSync(cacheDir)).to.have.length(2);
+    expect(statSync(path.join(lmDir, readdirSync(lmDir)[0]!)).mtimeMs, 'the landmark cache gained the changed file').to.be.above(lmWritten);
   });
 
   it('dlib-chip: 150 px chips; identity folders reached through symbolic links are listed', async () => {
