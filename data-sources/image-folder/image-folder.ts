@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
@@ -20,6 +20,10 @@ export const imageFolderOptions = z.object({
   centreCrop: z.number().int().positive().optional().describe('centre crop in source px before resizing'),
   limit: z.number().int().positive().optional().describe('use at most this many images (first by sorted path)'),
   holdout: holdoutField,
+  identityList: z.strictObject({
+    file: existingPath('file').describe('text file: one identity folder name per line (# comments)'),
+    use: z.enum(['listed', 'unlisted']).describe('listed: only those identities; unlisted: every other one'),
+  }).optional().describe('identities named in a file: keep only them, or leave them out (e.g. identities held out for a held-out-identities evaluation)'),
   minPerIdentity: z.number().int().min(1).default(1).describe('drop identities with fewer images'),
   sampler: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('uniform') }).describe('each image once per epoch, seeded shuffle'),
@@ -39,11 +43,19 @@ export const imageFolderOptions = z.object({
   if (o.centreCrop !== undefined && (o.align ?? 'none') !== 'none') {
     ctx.addIssue({ code: 'custom', path: ['centreCrop'], message: 'centreCrop and align exclude each other (alignment crops to the face itself)' });
   }
+  if (o.layout === 'flat' && o.identityList) {
+    ctx.addIssue({ code: 'custom', path: ['identityList'], message: 'identityList names identity folders, but layout: flat has none' });
+  }
   if (o.layout === 'flat' && o.sampler.kind !== 'uniform') {
     ctx.addIssue({ code: 'custom', path: ['sampler'], message: `sampler ${o.sampler.kind} draws identities, but layout: flat has no identity labels (use layout: identity-folders)` });
   }
 });
 type Options = z.infer<typeof imageFolderOptions>;
+
+/** Identity names, one per line; blank lines and # comments ignored. */
+export async function readIdentityList(file: string): Promise<Set<string>> {
+  return new Set((await readFile(file, 'utf8')).split(/\r?\n/).map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== ''));
+}
 
 /** True for a folder, or a symbolic link to one (data sets are often assembled from links). */
 async function isFolder(dir: string, d: { name: string; isDirectory(): boolean; isSymbolicLink(): boolean }): Promise<boolean> {
@@ -90,6 +102,11 @@ class ImageFolderSource implements DataSource {
     const flat = this.o.layout === 'flat';
     let entries: { file: string; identity: string | null }[] = flat ? await listFlatFolder(this.root) : await listIdentityFolder(this.root);
     if (this.o.holdout) entries = entries.filter((e) => inHoldoutPart(e.file, this.o.holdout));
+    if (this.o.identityList) {
+      const listed = await readIdentityList(path.resolve(this.o.identityList.file));
+      const keep = this.o.identityList.use === 'listed';
+      entries = entries.filter((e) => e.identity !== null && listed.has(e.identity) === keep);
+    }
     const counts = new Map<string | null, number>();
     for (const e of entries) counts.set(e.identity, (counts.get(e.identity) ?? 0) + 1);
     if (!flat) entries = entries.filter((e) => counts.get(e.identity)! >= this.o.minPerIdentity);

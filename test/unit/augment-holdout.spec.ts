@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { z } from 'zod';
@@ -5,7 +7,8 @@ import { contribution } from '../../core/di/contribution.js';
 import { inHoldoutPart, isHeldOut } from '../../core/data/holdout.js';
 import { disposeBatch, sampleKey, type Batch, type DataSource } from '../../core/interfaces/data-source.js';
 import { augment, augmentOptions } from '../../data-sources/augment/augment.js';
-import { testContextWith, tmpDir } from '../helpers/fixtures.js';
+import { makeIdentityFolder, testContext, testContextWith, tmpDir } from '../helpers/fixtures.js';
+import { imageFolder, imageFolderOptions } from '../../data-sources/image-folder/image-folder.js';
 
 /** `count` distinct 4×6 images (pixel value = 1000·index + flat position: every column differs), labelled index mod 3. */
 const partOptions = z.object({ count: z.number().int() });
@@ -115,5 +118,35 @@ describe('holdout split by file name', () => {
     expect(new Set([...train, ...held]).size).to.equal(4000);
     // Binomial(4000, 0.25): mean 1000, std 27.
     expect(held.length).to.be.within(900, 1100);
+  });
+});
+
+describe('image-folder identityList and holdout', () => {
+  it('keeps only the listed identities, or all but them; a holdout split by file name is the same in every source', async () => {
+    const dir = tmpDir('id-list');
+    const root = await makeIdentityFolder(path.join(dir, 'faces'), 4, 3, 16);
+    const list = path.join(dir, 'held-out.txt');
+    writeFileSync(list, '# two of four\nPerson_2\n\nPerson_4   # trailing comment\n');
+    const open = async (extra: Record<string, unknown>) => {
+      const src = await imageFolder.create(imageFolderOptions.parse({ root, size: 16, ...extra }), testContext(dir, 1));
+      const info = await src.init();
+      const b = await src.next(info.images);
+      const keys = [...b.keys].sort();
+      disposeBatch(b);
+      return { info, keys };
+    };
+    const listed = await open({ identityList: { file: list, use: 'listed' } });
+    expect(listed.info.identities).to.equal(2);
+    expect(listed.keys.map((k) => k.split('/')[0])).to.deep.equal(['image-folder:Person_2', 'image-folder:Person_2', 'image-folder:Person_2', 'image-folder:Person_4', 'image-folder:Person_4', 'image-folder:Person_4']);
+    const unlisted = await open({ identityList: { file: list, use: 'unlisted' } });
+    expect(unlisted.info.identities).to.equal(2);
+    expect(new Set(unlisted.keys.map((k) => k.split('/')[0]))).to.deep.equal(new Set(['image-folder:Person_1', 'image-folder:Person_3']));
+    const train = await open({ holdout: { share: 0.5, use: 'train' } });
+    const held = await open({ holdout: { share: 0.5, use: 'holdout' } });
+    expect(train.info.images + held.info.images).to.equal(12);
+    const files = [...train.keys, ...held.keys].map((k) => k.replace('image-folder:', ''));
+    expect(new Set(files).size).to.equal(12);
+    for (const k of held.keys) expect(isHeldOut(k.replace('image-folder:', ''), 0.5)).to.equal(true);
+    expect(imageFolderOptions.safeParse({ root, layout: 'flat', identityList: { file: list, use: 'listed' } }).success, 'a flat folder has no identities to list').to.equal(false);
   });
 });
