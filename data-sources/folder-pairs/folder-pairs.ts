@@ -4,7 +4,8 @@ import {
   contribution, contributionModule, decodeImage, decodeMany, existingPath, hashJson, sampleKey, stackImages,
   type PairSource, type RgbImage, type SampleKey, type VerificationPair,
 } from '../../core/index.js';
-import { listIdentityFolder } from '../image-folder/image-folder.js';
+import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner, resolveAlignment } from '../../core/images/face-aligner.js';
+import { filterByIdentityList, identityListField, listIdentityFolder } from '../image-folder/image-folder.js';
 import { genuinePairs, impostorPairs, impostorSpace, interleave } from './pair-sampling.js';
 
 export const folderPairsOptions = z.object({
@@ -15,20 +16,30 @@ export const folderPairsOptions = z.object({
     .describe('cap on genuine pairs per identity (a seeded choice among all of them); default all'),
   impostorRatio: z.number().gt(0).max(100).default(1).describe('impostor pairs per genuine pair (rounded)'),
   seed: z.number().int().min(0).default(1).describe('seed of the pair draw: fixed across runs so that runs compare'),
+  identityList: identityListField,
+  ...alignmentFields,
+}).superRefine((o, ctx) => {
+  if (o.centreCrop !== undefined && (o.align ?? 'none') !== 'none') ctx.addIssue({ code: 'custom', path: ['centreCrop'], message: 'centreCrop and align exclude each other (alignment crops to the face itself)' });
 });
 type Options = z.infer<typeof folderPairsOptions>;
 
 class FolderPairs implements PairSource {
   readonly name = 'folder-pairs';
   readonly protocol: string;
-  constructor(private readonly o: Options, private readonly root: string) {
+  private readonly aligner?: FaceAligner;
+  private unaligned = 0;
+
+  constructor(private readonly o: Options, private readonly root: string, cacheDir: string, private readonly log?: { warn(s: string): void }) {
     const cap = o.maxGenuinePerIdentity ? `≤ ${o.maxGenuinePerIdentity} genuine pairs per identity` : 'all genuine pairs';
-    this.protocol = `identity folder ${path.basename(root)}: ${cap}, ${o.impostorRatio}× seeded impostor pairs (seed ${o.seed}), `
-      + `10 contiguous folds over interleaved pairs (folds are not identity-disjoint; not a published protocol)`;
+    const which = o.identityList ? `, identities ${o.identityList.use} in ${path.basename(o.identityList.file)}` : '';
+    const crop = (o.align ?? 'none') !== 'none' ? `; ${alignmentDescription(o, o.size)}` : '';
+    this.protocol = `identity folder ${path.basename(root)}${which}: ${cap}, ${o.impostorRatio}× seeded impostor pairs (seed ${o.seed}), `
+      + `10 contiguous folds over interleaved pairs (folds are not identity-disjoint; not a published protocol)${crop}`;
+    if ((o.align ?? 'none') !== 'none') this.aligner = new FaceAligner(o, o.size, cacheDir, root);
   }
 
   async init() {
-    const entries = await listIdentityFolder(this.root);
+    const entries = await filterByIdentityList(await listIdentityFolder(this.root), this.o.identityList);
     const groups = new Map<string, number[]>();
     entries.forEach((e, i) => { if (!groups.has(e.identity)) groups.set(e.identity, []); groups.get(e.identity)!.push(i); });
     const lists = [...groups.values()];
@@ -44,20 +55,37 @@ class FolderPairs implements PairSource {
     const key = (i: number): SampleKey => sampleKey(entries[i]!.file);
     const pairs: VerificationPair[] = interleave(genuine, impostor).map((p) => ({ a: key(p.a), b: key(p.b), same: p.same }));
     const images = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
-    return { pairs, images, listHash: hashJson({ pairs: pairs.map((p) => [p.a, p.b, p.same]), size: this.o.size, centreCrop: this.o.centreCrop }) };
+    const aligned = (this.o.align ?? 'none') !== 'none' ? { align: resolveAlignment(this.o) } : {};
+    return { pairs, images, listHash: hashJson({ pairs: pairs.map((p) => [p.a, p.b, p.same]), size: this.o.size, centreCrop: this.o.centreCrop, ...aligned }) };
   }
 
   async load(keys: readonly SampleKey[]) {
-    const decoded = await decodeMany(keys, (k) => decodeImage(path.join(this.root, k), {
+    const aligner = this.aligner;
+    const decoded = await decodeMany(keys, (k) => aligner ? decodeLetterboxed(path.join(this.root, k), aligner.o.decodeSize) : decodeImage(path.join(this.root, k), {
       size: this.o.size, ...(this.o.centreCrop ? { centreCrop: this.o.centreCrop } : {}),
     }));
     const bad = decoded.findIndex((d) => d instanceof Error);
     // A benchmark with a missing image is not the benchmark: fail loudly, naming the file.
     if (bad >= 0) throw new Error(`folder-pairs: cannot read ${path.join(this.root, keys[bad]!)}: ${(decoded[bad] as Error).message}`);
-    return stackImages(decoded as RgbImage[]);
+    const stacked = stackImages(decoded as RgbImage[]);
+    if (!aligner) return stacked;
+    try {
+      await aligner.init();
+      const fileKeys = await Promise.all(keys.map((k) => FaceAligner.fileKey(path.join(this.root, k))));
+      // A benchmark keeps every image: a face whose landmarks fail is cropped to the search box, and counted.
+      const r = await aligner.align(stacked, fileKeys, 'box');
+      if (r.failed.length > 0) {
+        this.unaligned += r.failed.length;
+        this.log?.warn(`folder-pairs: ${r.failed.length} image(s) not aligned, cropped to the search box instead (${this.unaligned} so far)`);
+      }
+      await aligner.save(1024);
+      return r.images;
+    } finally {
+      stacked.dispose();
+    }
   }
 
-  dispose(): void { /* nothing held */ }
+  dispose(): void { this.aligner?.dispose(); }
 }
 
 export const folderPairs = contribution({
@@ -65,7 +93,7 @@ export const folderPairs = contribution({
   kind: 'folder-pairs',
   summary: 'verification pairs from any identity folder: all genuine pairs (optionally capped), seeded impostor pairs',
   options: folderPairsOptions,
-  async create(o, ctx) { return new FolderPairs(o, ctx.resolvePath(o.root)); },
+  async create(o, ctx) { return new FolderPairs(o, ctx.resolvePath(o.root), ctx.cacheDir, ctx.log); },
 });
 
 export default contributionModule(folderPairs);

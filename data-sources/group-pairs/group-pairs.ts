@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner, resolveAlignment } from '../../core/images/face-aligner.js';
 import {
   contribution, contributionModule, decodeImage, decodeMany, existingPath, hashJson, holdoutField, inHoldoutPart, Rng, sampleKey, stackImages,
   type PairSource, type SampleKey, type VerificationPair,
@@ -19,6 +20,7 @@ export const groupPairsOptions = z.object({
   shiftJitter: z.number().min(0).max(0.2).default(0.05).describe('genuine views: max shift as a fraction of the side'),
   brightnessJitter: z.number().min(0).max(0.5).default(0.15).describe('genuine views: max relative brightness change'),
   holdout: holdoutField,
+  ...alignmentFields,
 });
 type Options = z.infer<typeof groupPairsOptions>;
 
@@ -54,8 +56,14 @@ function parseKey(k: SampleKey): { file: string; view: number } {
 class GroupPairs implements PairSource {
   readonly name = 'group-pairs';
   readonly protocol: string;
-  constructor(private readonly o: Options, private readonly root: string, private readonly labelsFile: string) {
-    this.protocol = `${path.basename(labelsFile)} grouped by ${o.groupColumn}: genuine = one image under two views, impostor = two images of one group (no identities)`;
+  private readonly aligner?: FaceAligner;
+  private unaligned = 0;
+
+  constructor(private readonly o: Options, private readonly root: string, private readonly labelsFile: string, cacheDir: string, private readonly log?: { warn(s: string): void }) {
+    const split = o.holdout ? `, the ${o.holdout.use === 'holdout' ? 'held-out' : 'training'} part of a ${o.holdout.share} file-name split` : '';
+    const crop = (o.align ?? 'none') !== 'none' ? `; ${alignmentDescription(o, o.size)}` : '';
+    this.protocol = `${path.basename(labelsFile)} grouped by ${o.groupColumn}${split}: genuine = one image under two views, impostor = two images of one group (no identities)${crop}`;
+    if ((o.align ?? 'none') !== 'none') this.aligner = new FaceAligner(o, o.size, cacheDir, root);
   }
 
   async init() {
@@ -87,16 +95,35 @@ class GroupPairs implements PairSource {
     const images = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
     return {
       pairs, images, groups: { attribute: `${this.o.groupColumn} (${path.basename(this.labelsFile)})`, mode: 'benchmark' as const },
-      listHash: hashJson({ labels: path.basename(this.labelsFile), o: { ...this.o, root: undefined, labels: undefined }, first: pairs[0], n: pairs.length }),
+      listHash: hashJson({ labels: path.basename(this.labelsFile), o: { ...this.o, root: undefined, labels: undefined, ...((this.o.align ?? 'none') !== 'none' ? { align: resolveAlignment(this.o) } : {}) }, first: pairs[0], n: pairs.length }),
     };
+  }
+
+  /** The images of the files, aligned when asked (a face whose landmarks fail is cropped to the search box, and counted). */
+  private async decode(files: readonly string[]): Promise<tf.Tensor4D> {
+    const aligner = this.aligner;
+    const decoded = await decodeMany(files, (f) => aligner ? decodeLetterboxed(path.join(this.root, f), aligner.o.decodeSize) : decodeImage(path.join(this.root, f), { size: this.o.size }));
+    const bad = decoded.findIndex((d) => d instanceof Error);
+    if (bad >= 0) throw new Error(`group-pairs: cannot read ${path.join(this.root, files[bad]!)}: ${(decoded[bad] as Error).message}`);
+    const stacked = stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
+    if (!aligner) return stacked;
+    try {
+      await aligner.init();
+      const r = await aligner.align(stacked, await Promise.all(files.map((f) => FaceAligner.fileKey(path.join(this.root, f)))), 'box');
+      if (r.failed.length > 0) {
+        this.unaligned += r.failed.length;
+        this.log?.warn(`group-pairs: ${r.failed.length} image(s) not aligned, cropped to the search box instead (${this.unaligned} so far)`);
+      }
+      await aligner.save(1024);
+      return r.images;
+    } finally {
+      stacked.dispose();
+    }
   }
 
   async load(keys: readonly SampleKey[]): Promise<tf.Tensor4D> {
     const parsed = keys.map(parseKey);
-    const decoded = await decodeMany(parsed, (k) => decodeImage(path.join(this.root, k.file), { size: this.o.size }));
-    const bad = decoded.findIndex((d) => d instanceof Error);
-    if (bad >= 0) throw new Error(`group-pairs: cannot read ${path.join(this.root, parsed[bad]!.file)}: ${(decoded[bad] as Error).message}`);
-    const images = stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
+    const images = await this.decode(parsed.map((k) => k.file));
     try {
       return tf.tidy(() => {
         const boxes: number[][] = [], gains: number[] = [];
@@ -117,7 +144,7 @@ class GroupPairs implements PairSource {
     }
   }
 
-  dispose(): void {}
+  dispose(): void { this.aligner?.dispose(); }
 }
 
 function hashSeed(s: string): number {
@@ -129,7 +156,7 @@ export const groupPairs = contribution({
   kind: 'group-pairs',
   summary: 'identity-free pairs grouped by a CSV label column (UTKFace race): per-group accuracy, STD, SER',
   options: groupPairsOptions,
-  async create(o, ctx) { return new GroupPairs(o, ctx.resolvePath(o.root), ctx.resolvePath(o.labels)); },
+  async create(o, ctx) { return new GroupPairs(o, ctx.resolvePath(o.root), ctx.resolvePath(o.labels), ctx.cacheDir, ctx.log); },
 });
 
 export default contributionModule(groupPairs);

@@ -11,6 +11,20 @@ import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner, 
 
 const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.pgm', '.webp']);
 
+/** Identities named in a file, kept or left out: shared by training folders and folder-pairs, so one list splits both. */
+export const identityListField = z.strictObject({
+  file: existingPath('file').describe('text file: one identity folder name per line (# comments)'),
+  use: z.enum(['listed', 'unlisted']).describe('listed: only those identities; unlisted: every other one'),
+}).optional().describe('identities named in a file: keep only them, or leave them out (e.g. identities held out for a held-out-identities evaluation)');
+
+/** The entries whose identity the list keeps (all where there is no list). */
+export async function filterByIdentityList<E extends { identity: string | null }>(entries: readonly E[], o: z.infer<typeof identityListField>): Promise<E[]> {
+  if (!o) return [...entries];
+  const listed = await readIdentityList(path.resolve(o.file));
+  const keep = o.use === 'listed';
+  return entries.filter((e) => e.identity !== null && listed.has(e.identity) === keep);
+}
+
 export const imageFolderOptions = z.object({
   root: existingPath('folder').describe('folder of identity folders: root/<identity>/*.{jpg,png,pgm} (layout: flat: root/*.jpg)'),
   layout: z.enum(['identity-folders', 'flat']).optional()
@@ -20,10 +34,7 @@ export const imageFolderOptions = z.object({
   centreCrop: z.number().int().positive().optional().describe('centre crop in source px before resizing'),
   limit: z.number().int().positive().optional().describe('use at most this many images (first by sorted path)'),
   holdout: holdoutField,
-  identityList: z.strictObject({
-    file: existingPath('file').describe('text file: one identity folder name per line (# comments)'),
-    use: z.enum(['listed', 'unlisted']).describe('listed: only those identities; unlisted: every other one'),
-  }).optional().describe('identities named in a file: keep only them, or leave them out (e.g. identities held out for a held-out-identities evaluation)'),
+  identityList: identityListField,
   minPerIdentity: z.number().int().min(1).default(1).describe('drop identities with fewer images'),
   sampler: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('uniform') }).describe('each image once per epoch, seeded shuffle'),
@@ -102,11 +113,7 @@ class ImageFolderSource implements DataSource {
     const flat = this.o.layout === 'flat';
     let entries: { file: string; identity: string | null }[] = flat ? await listFlatFolder(this.root) : await listIdentityFolder(this.root);
     if (this.o.holdout) entries = entries.filter((e) => inHoldoutPart(e.file, this.o.holdout));
-    if (this.o.identityList) {
-      const listed = await readIdentityList(path.resolve(this.o.identityList.file));
-      const keep = this.o.identityList.use === 'listed';
-      entries = entries.filter((e) => e.identity !== null && listed.has(e.identity) === keep);
-    }
+    entries = await filterByIdentityList(entries, this.o.identityList);
     const counts = new Map<string | null, number>();
     for (const e of entries) counts.set(e.identity, (counts.get(e.identity) ?? 0) + 1);
     if (!flat) entries = entries.filter((e) => counts.get(e.identity)! >= this.o.minPerIdentity);
