@@ -19,6 +19,9 @@ function isContainerModule(v: unknown): v is ContainerModule {
   return v instanceof ContainerModule || (typeof v === 'object' && v !== null && typeof (v as ContainerModule).load === 'function' && typeof (v as ContainerModule).id === 'number');
 }
 
+/** Plugin modules loaded into each container, so that naming a plugin twice loads it once. */
+const loadedModules = new WeakMap<Container, Set<ContainerModule>>();
+
 function contributionsOf(container: Container): Contribution[] {
   return container.isBound(TOKENS.Contribution) ? container.getAll<Contribution>(TOKENS.Contribution) : [];
 }
@@ -38,23 +41,26 @@ export async function importPlugin(container: Container, file: string): Promise<
   }
   const modules = Object.values(mod).filter(isContainerModule);
   if (modules.length === 0) throw new PluginError('plugin exports no ContainerModule (export one, e.g. `export default contributionModule(myStrategy)`)');
-  const before = contributionsOf(container);
+  // The same module file named again (a second recipe in one process): already loaded here.
+  const done = loadedModules.get(container) ?? new Set<ContainerModule>();
+  const fresh = modules.filter((m) => !done.has(m));
+  if (fresh.length === 0) return abs;
+  const before = new Set(contributionsOf(container).map((c) => `${c.slot}/${c.kind}`));
   try {
-    container.load(...modules);
+    container.load(...fresh);
   } catch (e) {
     throw new PluginError(`the plugin's ContainerModule failed while loading: ${(e as Error).message.split('\n')[0]}`);
   }
-  const added = contributionsOf(container).filter((c) => !before.includes(c));
-  const taken = new Set(before.map((c) => `${c.slot}/${c.kind}`));
-  const seen = new Set<string>();
-  for (const c of added) {
-    const id = `${c.slot}/${c.kind}`;
-    if (taken.has(id) || seen.has(id)) {
-      try { container.unload(...modules); } catch { /* the error below says what matters */ }
-      throw new PluginError(`it registers ${c.slot} kind "${c.kind}", which ${taken.has(id) ? 'is already registered (built in or by an earlier plugin)' : 'it registers twice'}; give it another kind`);
-    }
-    seen.add(id);
+  const count = new Map<string, number>();
+  for (const c of contributionsOf(container)) count.set(`${c.slot}/${c.kind}`, (count.get(`${c.slot}/${c.kind}`) ?? 0) + 1);
+  const clash = [...count.entries()].find(([, n]) => n > 1);
+  if (clash) {
+    try { container.unload(...fresh); } catch { /* the error below says what matters */ }
+    const [slot, kind] = clash[0].split('/');
+    throw new PluginError(`it registers ${slot} kind "${kind}", which ${before.has(clash[0]) ? 'is already registered (built in or by an earlier plugin)' : 'it registers twice'}; give it another kind`);
   }
+  for (const m of fresh) done.add(m);
+  loadedModules.set(container, done);
   return abs;
 }
 

@@ -68,6 +68,21 @@ function restoreOptimizerScalars(opt: tf.Optimizer, saved: Readonly<Record<strin
   }
 }
 
+/**
+ * Gradients scaled by max/(‖g‖ + 1e-6) where that is below 1, ‖g‖ the L2 norm over all of
+ * them (torch.nn.utils.clip_grad_norm_'s rule); the same map when no clip is set or none is needed.
+ */
+export async function clipByGlobalNorm(grads: tf.NamedTensorMap, max: number | undefined): Promise<tf.NamedTensorMap> {
+  const gs = Object.values(grads);
+  if (max === undefined || gs.length === 0) return grads;
+  const normT = tf.tidy(() => tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g))))));
+  const norm = (await normT.data())[0]!;
+  normT.dispose();
+  const coef = max / (norm + 1e-6);
+  if (!(coef < 1)) return grads;
+  return tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, coef)])));
+}
+
 /** Trains one stage: the loop, LR schedule, checkpoints, NaN guard with rollback. */
 export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedSec: number; imagesPerSec: number }> {
   const st = r.stage.recipe;
@@ -171,11 +186,14 @@ export async function trainStage(r: StageRun): Promise<{ steps: number; elapsedS
         out[k] = (await v.data())[0]!;
         if (!Number.isFinite(out[k])) throw new NonFiniteLossError(k, out[k]!, step + 1);
       }
+      const clipped = await clipByGlobalNorm(grads, st.optimizer.clipGradNorm);
+      // Weight decay after clipping, as torch's optimisers add it inside step() after clip_grad_norm_.
       const decayed = weightDecay > 0
-        ? tf.tidy(() => Object.fromEntries(vars.filter((v) => grads[v.name]).map((v) => [v.name, noDecay.has(v.name) ? tf.clone(grads[v.name]!) : tf.add(grads[v.name]!, tf.mul(v, weightDecay))])))
-        : grads;
+        ? tf.tidy(() => Object.fromEntries(vars.filter((v) => clipped[v.name]).map((v) => [v.name, noDecay.has(v.name) ? tf.clone(clipped[v.name]!) : tf.add(clipped[v.name]!, tf.mul(v, weightDecay))])))
+        : clipped;
       opt.applyGradients(decayed as tf.NamedTensorMap);
-      if (decayed !== grads) tf.dispose(decayed);
+      if (decayed !== clipped) tf.dispose(decayed);
+      if (clipped !== grads) tf.dispose(clipped);
     } finally {
       tf.dispose([value, ...Object.values(grads), ...Object.values(terms)]);
     }

@@ -10,6 +10,8 @@ export type ComponentRef = z.infer<typeof componentRef>;
 const lr = z.number().positive().describe('base learning rate');
 const weightDecay = z.number().min(0).describe('L2 weight decay added to the gradient (decoupled from the loss terms)');
 // Optional without a default, so that recipes that do not set it keep their hash (finished runs stay finished).
+const clipGradNorm = z.number().positive().optional()
+  .describe('clip the global L2 norm of the step\'s gradients (student and strategy variables together) to this value before the update, as torch.nn.utils.clip_grad_norm_ (MST-KD: 5)');
 const decayBatchNorm = z.boolean().optional()
   .describe('false: no weight decay on BatchNorm scale/offset (the student\'s BatchNormalization layers and the normalisation parameters a strategy names), as many face recipes train; default true');
 
@@ -22,6 +24,7 @@ export const optimizerSchema = z.discriminatedUnion('kind', [
     epsilon: z.number().positive().default(1e-7),
     weightDecay: weightDecay.default(0),
     decayBatchNorm,
+    clipGradNorm,
   }),
   z.strictObject({
     kind: z.literal('sgd'),
@@ -30,6 +33,7 @@ export const optimizerSchema = z.discriminatedUnion('kind', [
     nesterov: z.boolean().default(false),
     weightDecay: weightDecay.default(5e-4),
     decayBatchNorm,
+    clipGradNorm,
   }),
 ]);
 export type OptimizerOptions = z.infer<typeof optimizerSchema>;

@@ -103,6 +103,43 @@ describe('engine', function () {
     expect(gammas).to.be.above(1);
   });
 
+  it('optimizer.clipGradNorm scales every gradient by c/(‖g‖ + 1e-6) when the global norm is above c (SGD, one step of a linear loss)', async () => {
+    const f = await fixture();
+    const root = createRootContainer([...builtinModules]);
+    const k = 0.3, lr = 0.5, clip = 0.2;
+    const run = async (name: string, extra: string) => {
+      const file = path.join(f.dir, `${name}.yaml`);
+      writeFileSync(file, recipeText(f, { name, strategy: `{ kind: test-linear, k: ${k} }`, steps: 1, checkpointEvery: 1 })
+        .replace('optimizer: { kind: adam, lr: 0.01 }', `optimizer: { kind: sgd, lr: ${lr}, momentum: 0, weightDecay: 0${extra} }`)
+        .replace('schedule: { kind: cosine, warmupSteps: 3 }', 'schedule: { kind: constant }'));
+      const res = await runRecipe(await loadRecipe(file, [], root), { root, log, progress: false });
+      const manifest = (JSON.parse(readFileSync(path.join(res.dir, 'student', 'model.json'), 'utf8')) as { weightsManifest: { paths: string[]; weights: { name: string; shape: number[] }[] }[] }).weightsManifest[0]!;
+      const bin = readFileSync(path.join(res.dir, 'student', manifest.paths[0]!));
+      return { all: new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength)), names: manifest.weights };
+    };
+    const plain = await run('unclipped', '');
+    const clipped = await run('clipped', `, clipGradNorm: ${clip}`);
+    // Trainable elements: every weight but BatchNorm's moving statistics.
+    let n = 0;
+    for (const w of plain.names) if (!/moving_(mean|variance)/.test(w.name)) n += w.shape.reduce((a, b) => a * b, 1);
+    const coef = clip / (k * Math.sqrt(n) + 1e-6);
+    expect(coef).to.be.below(1);
+    // Same start (same seed); unclipped moved every trainable element by −lr·k, clipped by −lr·k·coef.
+    let at = 0, checked = 0;
+    for (const w of plain.names) {
+      const size = w.shape.reduce((a, b) => a * b, 1);
+      if (!/moving_(mean|variance)/.test(w.name)) {
+        for (let i = at; i < at + size; i++) {
+          const start = plain.all[i]! + lr * k;
+          expect(clipped.all[i]! - start, `${w.name}[${i - at}]`).to.be.closeTo(-lr * k * coef, 1e-6);
+          checked++;
+        }
+      }
+      at += size;
+    }
+    expect(checked).to.equal(n);
+  });
+
   it('stops a non-finite step, names the term, rolls back and halves the learning rate', async () => {
     const f = await fixture();
     const root = createRootContainer(builtinModules);
