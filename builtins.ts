@@ -2,6 +2,7 @@
 // like a user's plugin (a ContainerModule binding contributions).
 import type { ContainerModule } from 'inversify';
 import { headsModule } from './core/heads/module.js';
+import { lossesModule } from './core/losses/module.js';
 import { modelsModule } from './core/models/module.js';
 import augment from './data-sources/augment/augment.js';
 import folderPairs from './data-sources/folder-pairs/folder-pairs.js';
@@ -19,6 +20,7 @@ import cckd from './strategies/cckd/cckd.js';
 import darkRank from './strategies/darkrank/darkrank.js';
 import ekd from './strategies/ekd/ekd.js';
 import featureKd from './strategies/feature-kd/feature-kd.js';
+import kd from './strategies/kd/kd.js';
 import groupedKd from './strategies/grouped-kd/grouped-kd.js';
 import logitKd from './strategies/logit-kd/logit-kd.js';
 import marginOnly from './strategies/margin-only/margin-only.js';
@@ -30,6 +32,7 @@ import synthDistill from './strategies/synthdistill/synthdistill.js';
 export const builtinModules: readonly ContainerModule[] = [
   modelsModule,
   headsModule,
+  lossesModule,
   // data sources
   imageFolder,
   recordio,
@@ -44,6 +47,7 @@ export const builtinModules: readonly ContainerModule[] = [
   folderPairs,
   groupPairs,
   // strategies
+  kd,
   featureKd,
   rkd,
   sp,

@@ -24,7 +24,7 @@ export { applyContract } from './models/preprocess.js';
 export { readModelArtifacts } from './models/model-files.js';
 export { faceApiModelDir, loadFaceApi } from './models/face-api-teacher.js';
 export { LayersStudent } from './models/conv-student.js';
-export { l2normalize, mse, cosineDistance } from "./losses/embedding.js";
+export { l2normalize, mse, cosineDistance, normalisedMse } from "./losses/embedding.js";
 export { cosineGram, pairwiseDistance, unitOrZero } from './losses/pairwise.js';
 export { klDivergenceSum } from './losses/distribution.js';
 export { stopGradient } from './losses/stop-gradient.js';

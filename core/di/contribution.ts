@@ -2,6 +2,7 @@ import { ContainerModule } from 'inversify';
 import type { z } from 'zod';
 import type { DataSource } from '../interfaces/data-source.js';
 import type { Head } from '../interfaces/head.js';
+import type { Loss } from '../interfaces/loss.js';
 import type { PairSource } from '../interfaces/pair-source.js';
 import type { Strategy } from '../interfaces/strategy.js';
 import type { Student } from '../interfaces/student.js';
@@ -17,9 +18,10 @@ export interface SlotTypes {
   pairs: PairSource;
   strategy: Strategy;
   head: Head;
+  loss: Loss;
 }
 export type Slot = keyof SlotTypes;
-export const SLOTS: readonly Slot[] = ['teacher', 'student', 'data', 'pairs', 'strategy', 'head'];
+export const SLOTS: readonly Slot[] = ['teacher', 'student', 'data', 'pairs', 'strategy', 'head', 'loss'];
 
 /** Run-scoped facts a factory may need. */
 export interface BuildContext {

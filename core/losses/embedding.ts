@@ -18,3 +18,8 @@ export function cosineDistance(a: tf.Tensor2D, b: tf.Tensor2D): tf.Scalar {
     return tf.mean(tf.sub(1, tf.div(dot, den))) as tf.Scalar;
   });
 }
+
+/** Σ_i ‖n(a_i) − n(b_i)‖² / (2B): the normalised-embedding MSE of WisonZ/GKD distillation/fitnet.py (= mean(1 − cos) up to the norm floor). */
+export function normalisedMse(a: tf.Tensor2D, b: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => tf.div(tf.sum(tf.squaredDifference(l2normalize(a), l2normalize(b))), 2 * a.shape[0]) as tf.Scalar);
+}

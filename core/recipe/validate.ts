@@ -63,6 +63,7 @@ function schemaAt(schema: z.ZodType, p: Path, value: unknown): any {
     const t2 = s._zod.def.type;
     if (t2 === 'object') s = unwrap(s.shape[k as string]);
     else if (t2 === 'array') s = unwrap(s._zod.def.element);
+    else if (t2 === 'record') s = unwrap(s._zod.def.valueType);
     else return undefined;
     v = v?.[k];
   }
@@ -135,6 +136,12 @@ function toRecipeError(issue: z.core.$ZodIssue, prefix: Path, schema: z.ZodType,
       }
       return new RecipeError(src.locate(full), formatPath(full), issue.message);
     }
+    case 'invalid_key': {
+      // A record key its key schema refuses (e.g. a kd term name): say which key and why.
+      const key = full[full.length - 1];
+      const why = (issue as unknown as { issues?: { message: string }[] }).issues?.[0]?.message ?? issue.message;
+      return new RecipeError(src.locate(full, true), formatPath(full), `key "${String(key)}": ${why}`);
+    }
     default:
       return new RecipeError(src.locate(full), formatPath(full), `${issue.message}${got !== undefined && issue.code !== 'custom' ? `, got ${describeValue(got)}` : ''}`);
   }
@@ -177,6 +184,9 @@ function resolveNested(schema: z.ZodType, value: unknown, p: Path, reg: Contribu
     return out;
   }
   if (t === 'array' && Array.isArray(value)) return value.map((v, i) => resolveNested(s._zod.def.element, v, [...p, i], reg, src));
+  if (t === 'record' && value && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, resolveNested(s._zod.def.valueType, v, [...p, k], reg, src)]));
+  }
   return value;
 }
 

@@ -3,10 +3,12 @@ import { z } from 'zod';
 import { contribution, contributionModule, EmbeddingKdStrategy, embeddingKdOptions } from '../../core/index.js';
 import { CCKD_DEFAULTS, cckdLoss } from './loss.js';
 
-export const cckdOptions = embeddingKdOptions.extend({
+/** CCKD's own options: the strategy's and the `loss` component's. */
+export const cckdLossOptions = z.object({
   gamma: z.number().positive().default(CCKD_DEFAULTS.gamma).describe('RBF kernel width γ'),
   terms: z.union([z.literal(2), z.literal(3)]).default(CCKD_DEFAULTS.terms).describe('Taylor terms P (2: current TFace code; 3: earlier code)'),
 });
+export const cckdOptions = embeddingKdOptions.extend(cckdLossOptions.shape);
 type Options = z.infer<typeof cckdOptions>;
 
 class Cckd extends EmbeddingKdStrategy<Options> {
@@ -21,4 +23,9 @@ export const cckd = contribution({
   async create(o, ctx) { return new Cckd(o, EmbeddingKdStrategy.headOf(o, ctx)); },
 });
 
-export default contributionModule(cckd);
+export const cckdLossComponent = contribution({
+  slot: 'loss', kind: 'cckd', summary: 'correlation congruence: MSE of Taylor-RBF correlation matrices', options: cckdLossOptions,
+  async create(o) { return { name: 'cckd', compute: (s, t) => cckdLoss(s, t, o) }; },
+});
+
+export default contributionModule(cckd, cckdLossComponent);

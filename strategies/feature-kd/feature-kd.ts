@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
-  contribution, contributionModule, cosineDistance, disposeBatch, l2normalize, mse,
+  contribution, contributionModule, cosineDistance, disposeBatch, mse, normalisedMse,
   type JsonValue, type StepContext, type Strategy, type StrategyInitContext,
 } from '../../core/index.js';
 
@@ -16,13 +16,9 @@ export type FeatureKdOptions = z.infer<typeof featureKdOptions>;
 
 /** The feature-KD loss between (projected) student and teacher embeddings. */
 export function featureKdLoss(kind: FeatureKdOptions['loss'], s: tf.Tensor2D, t: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => {
-    if (kind === 'mse') return mse(s, t);
-    if (kind === 'cosine') return cosineDistance(s, t);
-    // WisonZ/GKD distillation/fitnet.py: Σ_i ‖n(s_i) − n(t_i)‖² / (2B)
-    const d = tf.sum(tf.squaredDifference(l2normalize(s), l2normalize(t)));
-    return tf.div(d, 2 * s.shape[0]) as tf.Scalar;
-  });
+  if (kind === 'mse') return mse(s, t);
+  if (kind === 'cosine') return cosineDistance(s, t);
+  return normalisedMse(s, t);
 }
 
 class FeatureKd implements Strategy {

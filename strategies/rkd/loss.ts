@@ -51,11 +51,26 @@ function angles(x: tf.Tensor2D): tf.Tensor3D {
  * μ^s included. Needs B ≥ 2.
  */
 export function rkdLoss(student: tf.Tensor2D, teacher: tf.Tensor2D, o: RkdOptions = RKD_DEFAULTS): RkdTerms {
-  if (student.shape[0] < 2) throw new Error(`rkd: needs at least 2 samples per batch, got ${student.shape[0]}`);
   return tf.tidy(() => {
-    const distance = smoothL1(normalisedDistances(student), normalisedDistances(teacher));
-    const angle = smoothL1(angles(student), angles(teacher));
+    const distance = rkdDistance(student, teacher);
+    const angle = rkdAngle(student, teacher);
     const loss = tf.add(tf.mul(distance, o.distanceWeight), tf.mul(angle, o.angleWeight)) as tf.Scalar;
     return { loss, distance, angle };
   });
+}
+
+function atLeastTwo(x: tf.Tensor2D): void {
+  if (x.shape[0] < 2) throw new Error(`rkd: needs at least 2 samples per batch, got ${x.shape[0]}`);
+}
+
+/** RKD's distance part, unweighted: mean SmoothL1(ψ^s/μ^s, ψ^t/μ^t). */
+export function rkdDistance(student: tf.Tensor2D, teacher: tf.Tensor2D): tf.Scalar {
+  atLeastTwo(student);
+  return tf.tidy(() => smoothL1(normalisedDistances(student), normalisedDistances(teacher)));
+}
+
+/** RKD's angle part, unweighted: mean SmoothL1 of the angle cosines. */
+export function rkdAngle(student: tf.Tensor2D, teacher: tf.Tensor2D): tf.Scalar {
+  atLeastTwo(student);
+  return tf.tidy(() => smoothL1(angles(student), angles(teacher)));
 }

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { contribution, contributionModule, EmbeddingKdStrategy, embeddingKdOptions } from '../../core/index.js';
-import { RKD_DEFAULTS, rkdLoss } from './loss.js';
+import { RKD_DEFAULTS, rkdAngle, rkdDistance, rkdLoss } from './loss.js';
 
 export const rkdOptions = embeddingKdOptions.extend({
   distanceWeight: z.number().min(0).default(RKD_DEFAULTS.distanceWeight).describe('weight of the distance term (TFace rkd.py w_d)'),
@@ -25,4 +25,14 @@ export const rkd = contribution({
   async create(o, ctx) { return new Rkd(o, EmbeddingKdStrategy.headOf(o, ctx)); },
 });
 
-export default contributionModule(rkd);
+/** The two parts as `loss` components, unweighted (the reference weights are 25 and 50): for the `kd` strategy's terms. */
+export const rkdDistanceLoss = contribution({
+  slot: 'loss', kind: 'rkd-distance', summary: 'RKD distance part: SmoothL1 of mean-normalised pairwise distances (unweighted; RKD uses 25)', options: z.object({}),
+  async create() { return { name: 'rkd-distance', compute: rkdDistance }; },
+});
+export const rkdAngleLoss = contribution({
+  slot: 'loss', kind: 'rkd-angle', summary: 'RKD angle part: SmoothL1 of the triplet angle cosines (unweighted; RKD uses 50)', options: z.object({}),
+  async create() { return { name: 'rkd-angle', compute: rkdAngle }; },
+});
+
+export default contributionModule(rkd, rkdDistanceLoss, rkdAngleLoss);

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { contribution, contributionModule, EmbeddingKdStrategy, embeddingKdOptions } from '../../core/index.js';
 import { spLoss } from './loss.js';
 
@@ -18,4 +18,9 @@ export const sp = contribution({
   async create(o, ctx) { return new Sp(o, EmbeddingKdStrategy.headOf(o, ctx)); },
 });
 
-export default contributionModule(sp);
+export const spLossComponent = contribution({
+  slot: 'loss', kind: 'sp', summary: 'similarity-preserving: ‖G^s − G^t‖²_F / B² of the normalised Gram matrices', options: z.object({}),
+  async create() { return { name: 'sp', compute: spLoss }; },
+});
+
+export default contributionModule(sp, spLossComponent);

@@ -140,6 +140,25 @@ describe('engine', function () {
     expect(checked).to.equal(n);
   });
 
+  it('kd through the CLI: cosine feature KD + RKD angle + ArcFace identity loss, each term a column of metrics.jsonl', async () => {
+    const f = await fixture();
+    const file = path.join(f.dir, 'kd.yaml');
+    writeFileSync(file, recipeText(f, {
+      name: 'kd', steps: 12, checkpointEvery: 6,
+      strategy: '{ kind: kd, terms: { cos: { loss: { kind: cosine }, weight: 2 }, ang: { loss: { kind: rkd-angle }, weight: 50 } }, head: { kind: arcface, s: 16, m: 0.3 }, headWeight: 0.5 }',
+    }));
+    const r = runCli(['run', file, '--quiet']);
+    expect(r.status, r.stderr).to.equal(0);
+    const rows = readMetrics(path.join(f.dir, 'runs', 'kd')).filter((x) => x.event === undefined);
+    expect(rows).to.have.length(12);
+    for (const row of rows) {
+      expect(Object.keys(row).filter((k) => !['stage', 'step', 'lr', 'imagesPerSec', 'elapsedSec'].includes(k)).sort()).to.deep.equal(['ang', 'cos', 'identity']);
+      for (const k of ['ang', 'cos', 'identity']) expect(Number.isFinite(row[k] as number) && (row[k] as number) > 0, `${k} at step ${row.step}`).to.equal(true);
+    }
+    const report = readFileSync(path.join(f.dir, 'runs', 'kd', 'report.md'), 'utf8');
+    expect(report).to.match(/\| train \| kd \| 12 \| 4 \| [\d.]+ \| cos = [\d.e+-]+, ang = [\d.e+-]+, identity = [\d.e+-]+ \|/);
+  });
+
   it('stops a non-finite step, names the term, rolls back and halves the learning rate', async () => {
     const f = await fixture();
     const root = createRootContainer(builtinModules);
