@@ -3,13 +3,8 @@
 export const TOKENS = {
   /** Multi-bound: one `Contribution` per registered component kind (teachers, students, ...). */
   Contribution: Symbol.for('facedistill.Contribution'),
-  /** Multi-bound: hooks called around runs, stages, steps, evaluations and checkpoints. */
+  /** Multi-bound: hooks called on every run event (README "Hooks and sinks"; examples/hooks/). */
   Hook: Symbol.for('facedistill.Hook'),
-  /** Multi-bound: result writers. */
+  /** Multi-bound: result writers, called on every run event after the hooks (metrics.jsonl and the progress bar are two). */
   Sink: Symbol.for('facedistill.Sink'),
-  /** Multi-bound: evaluation metrics computed on pair scores. */
-  Metric: Symbol.for('facedistill.Metric'),
-  /** Run-scoped services (bound in the per-run child container). */
-  RunContext: Symbol.for('facedistill.RunContext'),
-  Logger: Symbol.for('facedistill.Logger'),
 } as const;

@@ -4,7 +4,7 @@ import { readFile, rename, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Container } from 'inversify';
+import type { Container } from 'inversify';
 import { selectBackend, type BackendChoice } from '../backends/select.js';
 import type { BuildContext, Slot, SlotTypes } from '../di/contribution.js';
 import { TOKENS } from '../di/tokens.js';
@@ -237,14 +237,11 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
   const { dir, resuming, moveAside } = await prepareRunDir(recipe, o, log);
   const t0 = performance.now();
   const backend = await selectBackend(recipe.shape.backend, log);
-  const run = new Container({ parent: o.root, defaultScope: 'Singleton' });
   const disposables: { dispose(): void }[] = [];
   const sinks: Sink[] = [];
   let manifestWritten: Record<string, unknown> | undefined;
   try {
     const ctx = buildContext(recipe, dir, log);
-    run.bind(TOKENS.Logger).toConstantValue(log);
-    run.bind(TOKENS.RunContext).toConstantValue(ctx);
     const hooks = (o.root.isBound(TOKENS.Hook) ? o.root.getAll<Hook>(TOKENS.Hook) : []).sort((a, b) => a.priority - b.priority);
     const metrics = new MetricsJsonlSink(path.join(dir, 'metrics.jsonl'));
     sinks.push(metrics, new ProgressSink(o.progress ?? process.stderr.isTTY === true), ...(o.root.isBound(TOKENS.Sink) ? o.root.getAll<Sink>(TOKENS.Sink) : []));
@@ -465,7 +462,6 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
   } finally {
     for (const s of sinks) await s.close();
     for (const d of disposables.reverse()) d.dispose();
-    run.unbindAll();
   }
 }
 

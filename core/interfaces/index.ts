@@ -9,5 +9,4 @@ export * from './loss.js';
 export * from './strategy.js';
 export * from './hook.js';
 export * from './events.js';
-export * from './metric.js';
 export * from './sink.js';
