@@ -1,43 +1,40 @@
-import { execFileSync } from 'node:child_process';
+// A run end to end: lock and prepare its folder, build and read everything (refusing bad
+// input before a write), train the stages, export, evaluate, report. The parts live beside
+// this file: run-folder.ts (folder, lock, manifest), build-context.ts (components),
+// hand-off.ts (stage outputs), trainer.ts (one stage), evaluate-models.ts, run-report.ts.
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile, rename, rmdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import type { Container } from 'inversify';
 import { selectBackend, type BackendChoice } from '../backends/select.js';
-import type { BuildContext, Slot, SlotTypes } from '../di/contribution.js';
 import { TOKENS } from '../di/tokens.js';
-import type { ContributionRegistry } from '../di/registry.js';
-import { agreement, embedImages, sharedEmbeddingCacheFile, verify, type AgreementResult, type PairSet, type VerificationResult } from '../eval/evaluate.js';
-import type { RunEvent } from '../interfaces/events.js';
+import type { AgreementResult, VerificationResult } from '../eval/evaluate.js';
+import { MemoPairSource } from '../eval/memo-pairs.js';
 import type { DataSource, DataSourceInfo } from '../interfaces/data-source.js';
-import type { Teacher } from '../interfaces/teacher.js';
-import { saveLayersModel } from '../models/model-files.js';
-import { mergedRecipe, type Recipe, type ResolvedComponent } from '../recipe/validate.js';
-import { renderReport, type ModelRow } from '../report/markdown.js';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
-import type { Logger } from '../util/logger.js';
-import { CheckpointStore, toNamedArrays } from './checkpoint.js';
-import { assignVariables } from './trainer.js';
-import { loadLayersTeacher } from '../models/layers-model-teacher.js';
-import type { Strategy } from '../interfaces/strategy.js';
-import { RunError } from './errors.js';
-import { formatPath, RecipeError } from '../recipe/errors.js';
-import { MetricsJsonlSink, ProgressSink } from './sinks.js';
-import { TeacherCache } from './teacher-cache.js';
-import { Rng } from '../util/rng.js';
-import { hashJson } from '../util/hash.js';
-import { trainStage } from './trainer.js';
+import type { RunEvent } from '../interfaces/events.js';
 import type { Hook } from '../interfaces/hook.js';
 import type { Sink } from '../interfaces/sink.js';
-import type { PairSource } from '../interfaces/pair-source.js';
-import { MemoPairSource } from '../eval/memo-pairs.js';
+import { saveLayersModel } from '../models/model-files.js';
+import type { Recipe } from '../recipe/validate.js';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import type { Logger } from '../util/logger.js';
+import { Rng } from '../util/rng.js';
+import { build, buildContext, preflight } from './build-context.js';
+import { CheckpointStore } from './checkpoint.js';
+import { RunError } from './errors.js';
+import { evaluateModels, teacherEvalCacheFile } from './evaluate-models.js';
+import { HandOffStore } from './hand-off.js';
 import { periodicEvaluation } from './periodic-eval.js';
-import { curveFromMetrics, learningCurveSvg } from '../report/learning-curve.js';
-import { acquireLock, LockHeldError } from '../util/folder-lock.js';
+import { lockRun, prepareRunDir, RunManifest } from './run-folder.js';
+import { writeRunReport, type StageRow } from './run-report.js';
+import { MetricsJsonlSink, ProgressSink } from './sinks.js';
+import { TeacherCache } from './teacher-cache.js';
+import { trainStage } from './trainer.js';
 
-const require = createRequire(import.meta.url);
+// The parts callers used from here before they moved.
+export { build, buildContext, cacheDirOf, contextFor } from './build-context.js';
+export { evaluateModels } from './evaluate-models.js';
+export { prepareRunDir, runDirOf } from './run-folder.js';
 
 export interface RunOptions {
   readonly root: Container;
@@ -55,146 +52,8 @@ export interface RunResult {
   readonly backend: BackendChoice;
 }
 
-function packageVersions(): Record<string, string> {
-  const out: Record<string, string> = { node: process.version };
-  for (const p of ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@vladmandic/face-api', 'inversify', 'zod', 'sharp', 'yaml']) {
-    try { out[p] = (JSON.parse(readFileSync(require.resolve(`${p}/package.json`), 'utf8')) as { version: string }).version; } catch { /* absent */ }
-  }
-  try { out.facedistill = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version; } catch { /* not built in place */ }
-  return out;
-}
-
-function gitRevision(): string | null {
-  try { return execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return null; }
-}
-
-export function runDirOf(recipe: Recipe): string {
-  return path.resolve(recipe.shape.runsDir, recipe.shape.name);
-}
-
-/** What a run folder says about itself. */
-async function readManifest(dir: string): Promise<{ recipeHash: string; status: string } | undefined> {
-  const f = path.join(dir, 'manifest.json');
-  return existsSync(f) ? (JSON.parse(await readFile(f, 'utf8')) as { recipeHash: string; status: string }) : undefined;
-}
-
-/**
- * Decides whether a run starts, resumes or refuses; reads only. With --fresh over an existing
- * run, `moveAside` is what the caller does once the recipe's components are known to build.
- */
-export async function prepareRunDir(recipe: Recipe, o: { resume?: boolean; fresh?: boolean }, log: Logger): Promise<{ dir: string; resuming: boolean; moveAside?: () => Promise<void> }> {
-  const dir = runDirOf(recipe);
-  const m = await readManifest(dir);
-  if (!m) {
-    if (o.resume && !existsSync(dir)) throw new RunError(`--resume: no run folder at ${dir}`);
-    return { dir, resuming: false };
-  }
-  if (o.fresh) {
-    return {
-      dir, resuming: false,
-      moveAside: async () => {
-        const aside = `${dir}.prev-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-        await rename(dir, aside);
-        log.info(`--fresh: moved the previous run to ${aside}`);
-      },
-    };
-  }
-  if (m.recipeHash !== recipe.hash) {
-    throw new RunError(`${dir} holds a run of a different recipe (hash ${m.recipeHash.slice(0, 12)} ≠ ${recipe.hash.slice(0, 12)}); use another name:, or --fresh to move the old run aside`);
-  }
-  if (!o.resume) log.info(`${dir} holds an unfinished or finished run of this recipe: continuing it (finished stages are not re-run)`);
-  return { dir, resuming: true };
-}
-
-/**
- * Runs one step of setting a run up that reads the user's files (a model, a data folder, a
- * pairs list). What fails there is the recipe's problem: a RecipeError located at the key
- * that named the component, so the CLI exits 2 before the run folder is touched.
- */
-async function preflight<T>(recipe: Recipe, at: (string | number)[], f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof RecipeError) throw e;
-    throw new RecipeError(recipe.source.locate(at), formatPath(at), (e as Error).message.split('\n')[0]!);
-  }
-}
-
-/** Builds a component from its resolved recipe entry. */
-export async function build<S extends Slot>(c: ResolvedComponent<S>, ctx: BuildContext): Promise<SlotTypes[S]> {
-  const { kind: _k, ...options } = c.options;
-  return c.contribution.create(options as never, ctx) as Promise<SlotTypes[S]>;
-}
-
-/** The shared cache folder of a recipe: `cacheDir:`, else `<runsDir>/.cache`. */
-export function cacheDirOf(recipe: Recipe): string {
-  return path.resolve(recipe.shape.cacheDir ?? path.join(recipe.shape.runsDir, '.cache'));
-}
-
-export function buildContext(recipe: Recipe, dir: string, log: Logger, seedOffset = 0, stageOutput?: BuildContext['stageOutput']): BuildContext {
-  return contextFor(recipe.registry, { seed: recipe.shape.seed + seedOffset, runDir: dir, log, cacheDir: cacheDirOf(recipe), ...(stageOutput ? { stageOutput } : {}) });
-}
-
-/** A BuildContext whose `build` resolves nested components through the registry. */
-export function contextFor(registry: ContributionRegistry, o: { seed: number; runDir: string; log: Logger; cacheDir: string; stageOutput?: BuildContext['stageOutput'] }): BuildContext {
-  const ctx: BuildContext = {
-    ...o,
-    resolvePath: (p) => path.resolve(p),
-    async build(slot, options) {
-      const c = registry.find(slot, options.kind);
-      if (!c) throw new RunError(`no ${slot} kind "${options.kind}" is registered; known: ${registry.kinds(slot).join(', ')}`);
-      const { kind: _k, ...rest } = options;
-      // Recipe-validated options arrive complete; programmatic ones get their defaults here.
-      const parsed = c.options.safeParse(rest);
-      if (!parsed.success) throw new RunError(`${slot} kind "${options.kind}": ${parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`);
-      return c.create(parsed.data as never, ctx) as never;
-    },
-  };
-  return ctx;
-}
-
-/** Evaluates teacher (and student) on the recipe's pairs; embeddings cached in the run folder. */
-export async function evaluateModels(recipe: Recipe, dir: string, log: Logger, models: { teacher: Teacher; student?: { readonly name: string; embed: (x: tf.Tensor4D) => Promise<tf.Tensor2D> } }, given?: PairSource): Promise<{ teacher: VerificationResult; student?: VerificationResult; agreement?: AgreementResult }> {
-  const ev = recipe.shape.eval!;
-  // A source given by the caller (the one periodic evaluation read) stays the caller's to dispose.
-  const source = given ?? await build(recipe.evalPairs!, buildContext(recipe, dir, log));
-  try {
-    const init = await source.init();
-    const set: PairSet = { source, ...init };
-    const settings = { flip: ev.flip, batchSize: ev.batchSize, far: ev.far, ...(ev.fairness ? { fairness: ev.fairness } : {}) };
-    log.info(`eval: ${set.pairs.length} pairs, ${set.images.length} images — ${source.protocol}`);
-    const progress = (what: string) => {
-      let next = 0.2;
-      return (done: number, total: number) => { if (done / total >= next) { log.info(`eval: ${what} ${done}/${total} images`); next += 0.2; } };
-    };
-    const te = await embedImages(set, (x) => models.teacher.embed(x), settings, teacherEvalCacheFile(recipe, models.teacher, set), models.teacher.weightsHash, progress(models.teacher.name));
-    const tv = verify(set, te.table, settings, te.seconds);
-    log.info(`eval: teacher ${models.teacher.name}: accuracy ${(100 * tv.accuracy).toFixed(2)} ± ${(100 * tv.std).toFixed(2)} %`);
-    if (!models.student) return { teacher: strip(tv) };
-    const student = models.student;
-    const se = await embedImages(set, (x) => student.embed(x), settings, undefined, '', progress(student.name));
-    const sv = verify(set, se.table, settings, se.seconds);
-    log.info(`eval: student ${student.name}: accuracy ${(100 * sv.accuracy).toFixed(2)} ± ${(100 * sv.std).toFixed(2)} %`);
-    const ag = agreement({ table: te.table, dist: tv.dist, predictions: tv.predictions }, { table: se.table, dist: sv.dist, predictions: sv.predictions }, set.images);
-    return { teacher: strip(tv), student: strip(sv), agreement: ag };
-  } finally {
-    if (!given) source.dispose();
-  }
-}
-
-/** Where a teacher's embeddings of the recipe's pair set are cached, shared by runs and cells. */
-function teacherEvalCacheFile(recipe: Recipe, teacher: Teacher, set: PairSet): string {
-  return sharedEmbeddingCacheFile(cacheDirOf(recipe), `teacher-${teacher.name}`, hashJson([set.listHash, teacher.weightsHash, recipe.shape.eval!.flip]));
-}
-
-function strip(v: VerificationResult & { dist?: unknown; predictions?: unknown }): VerificationResult {
-  const { dist: _d, predictions: _p, ...rest } = v;
-  return rest;
-}
-
 /** Runs a recipe end to end: stages → export → evaluation → report. */
 export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResult> {
-  const { log } = o;
   const runsRoot = path.resolve(recipe.shape.runsDir);
   const created = existsSync(runsRoot) ? [] : [runsRoot];
   const release = await lockRun(recipe);
@@ -207,29 +66,14 @@ export async function runRecipe(recipe: Recipe, o: RunOptions): Promise<RunResul
   }
 }
 
-/**
- * One process per run folder: a lock in `<runsDir>/.locks/<name>.lock` (outside the folder,
- * which --fresh moves aside), taken before anything is read or written.
- */
-async function lockRun(recipe: Recipe): Promise<() => Promise<void>> {
-  const file = path.join(path.resolve(recipe.shape.runsDir), '.locks', `${recipe.shape.name}.lock`);
-  try {
-    return await acquireLock(file, `facedistill run ${recipe.shape.name}`);
-  } catch (e) {
-    if (e instanceof LockHeldError) throw new RunError(`${runDirOf(recipe)} is in use: ${e.message}. Wait for that run to end (or stop it) and run again; a lock left by a process that died is taken over by itself`);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code && ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC', 'EDQUOT'].includes(code)) {
-      // The first write of a run: a runs folder that cannot be written is a recipe problem, found before anything else.
-      throw new RecipeError(recipe.source.locate(['runsDir']), 'runsDir', `cannot write under ${path.resolve(recipe.shape.runsDir)} (${code}: ${NO_WRITE[code] ?? 'refused'})`);
-    }
-    throw e;
-  }
+/** Hooks in priority order, then sinks: every run event goes to each. */
+function eventBus(root: Container, sinks: readonly Sink[]): (e: RunEvent) => Promise<void> {
+  const hooks = (root.isBound(TOKENS.Hook) ? root.getAll<Hook>(TOKENS.Hook) : []).sort((a, b) => a.priority - b.priority);
+  return async (e) => {
+    for (const h of hooks) await h.on(e);
+    for (const s of sinks) await s.write(e);
+  };
 }
-
-const NO_WRITE: Record<string, string> = {
-  EACCES: 'permission denied', EPERM: 'not permitted', EROFS: 'read-only file system', ENOTDIR: 'a part of the path is a file',
-  EEXIST: 'a file is in the way', ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded',
-};
 
 async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
   const { log } = o;
@@ -238,18 +82,12 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
   const t0 = performance.now();
   const backend = await selectBackend(recipe.shape.backend, log);
   const disposables: { dispose(): void }[] = [];
-  const sinks: Sink[] = [];
-  let manifestWritten: Record<string, unknown> | undefined;
+  const metrics = new MetricsJsonlSink(path.join(dir, 'metrics.jsonl'));
+  const sinks: Sink[] = [metrics, new ProgressSink(o.progress ?? process.stderr.isTTY === true), ...(o.root.isBound(TOKENS.Sink) ? o.root.getAll<Sink>(TOKENS.Sink) : [])];
+  const emit = eventBus(o.root, sinks);
+  let manifest: RunManifest | undefined;
   try {
     const ctx = buildContext(recipe, dir, log);
-    const hooks = (o.root.isBound(TOKENS.Hook) ? o.root.getAll<Hook>(TOKENS.Hook) : []).sort((a, b) => a.priority - b.priority);
-    const metrics = new MetricsJsonlSink(path.join(dir, 'metrics.jsonl'));
-    sinks.push(metrics, new ProgressSink(o.progress ?? process.stderr.isTTY === true), ...(o.root.isBound(TOKENS.Sink) ? o.root.getAll<Sink>(TOKENS.Sink) : []));
-    const emit = async (e: RunEvent) => {
-      for (const h of hooks) await h.on(e);
-      for (const s of sinks) await s.write(e);
-    };
-
     // Everything that reads the user's files is built first: a bad model, folder or pairs list is refused before a write.
     const teacher = await preflight(recipe, ['teacher'], () => build(recipe.teacher, ctx));
     disposables.push(teacher);
@@ -257,36 +95,35 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
     disposables.push(student);
     log.info(`teacher: ${teacher.name} (${teacher.paramCount.toLocaleString('en-US')} params, ${teacher.embeddingDim}-D) · student: ${student.name} (${student.paramCount.toLocaleString('en-US')} params, ${student.embeddingDim}-D)`);
 
+    // The pairs are read here (a bad list is refused before training) and evaluated at the end; with eval.every their images are kept too.
     const ev = recipe.shape.eval;
-    // Evaluation during training reads the pairs once and keeps them; the final evaluation uses the same images.
-    // Read once here (a bad pairs list is refused before training), evaluated at the end; with eval.every its images are kept too.
     const evalSource = recipe.evalPairs ? new MemoPairSource(await preflight(recipe, ['eval', 'pairs'], () => build(recipe.evalPairs!, ctx)), ev?.every !== undefined) : undefined;
     if (evalSource) {
       disposables.push(evalSource);
       await preflight(recipe, ['eval', 'pairs'], () => evalSource.init());
     }
-    const evalSettings = ev ? { flip: ev.flip, batchSize: ev.batchSize, far: ev.far, ...(ev.fairness ? { fairness: ev.fairness } : {}) } : undefined;
 
     const checkpoints = new CheckpointStore(path.join(dir, 'checkpoints'));
     const latest = resuming ? await checkpoints.latest((e) => log.warn(`${e.message}: skipped, resuming from an earlier checkpoint`)) : undefined;
     if (latest && latest.state.recipeHash !== recipe.hash) throw new RunError('the latest checkpoint belongs to a different recipe; use --fresh');
-    const stageNames = recipe.stages.map((s) => s.recipe.name);
 
-    // The training data of every stage still to run, read now (see above); stage i's source is taken by setupStage(i).
+    // The training data of every stage still to run, read now too; stage i's source is taken by setupStage(i).
     let sharedData: DataSource | undefined;
     const inited = new Map<DataSource, DataSourceInfo>();
     const prebuilt = new Map<number, DataSource>();
+    const sharedSource = async (): Promise<DataSource> => {
+      if (!sharedData) { sharedData = await build(recipe.data!, buildContext(recipe, dir, log, 1)); disposables.push(sharedData); }
+      return sharedData;
+    };
     for (let i = latest?.state.stageIndex ?? 0; i < recipe.stages.length; i++) {
       const stage = recipe.stages[i]!;
       const at = stage.data ? ['stages', i, 'data'] : ['data'];
-      let data: DataSource;
-      if (stage.data) {
-        data = await preflight(recipe, at, () => build(stage.data!, buildContext(recipe, dir, log, 1000 * (i + 1))));
-        disposables.push(data);
-      } else {
-        if (!sharedData) { const d = await preflight(recipe, at, () => build(recipe.data!, buildContext(recipe, dir, log, 1))); sharedData = d; disposables.push(d); }
-        data = sharedData;
-      }
+      const data = await preflight(recipe, at, async () => {
+        if (!stage.data) return sharedSource();
+        const d = await build(stage.data, buildContext(recipe, dir, log, 1000 * (i + 1)));
+        disposables.push(d);
+        return d;
+      });
       if (!inited.has(data)) inited.set(data, await preflight(recipe, at, () => data.init()));
       prebuilt.set(i, data);
     }
@@ -295,53 +132,31 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
     if (moveAside) await moveAside();
     await ensureDir(dir);
     if (latest) {
-      const torn = await metrics.truncateAfter(latest.state.stageIndex, stageNames, latest.state.step);
+      const torn = await metrics.truncateAfter(latest.state.stageIndex, recipe.stages.map((s) => s.recipe.name), latest.state.step);
       if (torn > 0) log.warn(`metrics.jsonl: dropped ${torn} line(s) that were not JSON (a write cut short)`);
       log.info(`resuming from checkpoint ${latest.state.stage} step ${latest.state.step}`);
     } else {
       await writeFileAtomic(path.join(dir, 'metrics.jsonl'), '');
     }
-    const manifest = {
-      run: recipe.shape.name, status: 'running', recipeFile: recipe.source.file, recipeHash: recipe.hash,
-      recipe: mergedRecipe(recipe), packages: packageVersions(), gitRevision: gitRevision(),
-      backend, teacherWeights: { [teacher.name]: teacher.weightsHash }, data: {} as Record<string, DataSourceInfo>,
-      models: {
-        teacher: { name: teacher.name, params: teacher.paramCount, dim: teacher.embeddingDim },
-        student: { name: student.name, params: student.paramCount, dim: student.embeddingDim },
-      },
-      startedAt: new Date().toISOString(),
-    };
-    await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);
-    manifestWritten = manifest;
+    manifest = new RunManifest(dir, recipe, backend, teacher, student);
+    await manifest.write();
     await emit({ type: 'run-start', run: recipe.shape.name, dir, backend: backend.name });
 
     const dataInfos: DataSourceInfo[] = [];
-    const stageRows: { name: string; strategy: string; steps: number; batchSize: number; imagesPerSec: number; finalTerms: Record<string, number> }[] = [];
+    const stageRows: StageRow[] = [];
     const lastTerms: Record<string, Record<string, number>> = {};
     sinks.push({ write: (e) => { if (e.type === 'step') lastTerms[e.stage] = { ...e.terms }; }, close: async () => {} });
-
-    const stageDir = (name: string) => path.join(dir, 'stages', name);
-    const outputs = new Map<string, Teacher>();
-    let stageOutput: BuildContext['stageOutput'];
+    const handOff = new HandOffStore(dir, recipe, disposables);
 
     /** Data, teacher and an initialised strategy for stage i (training it, or rebuilding its output). */
     const setupStage = async (i: number) => {
       const stage = recipe.stages[i]!;
-      const sctx = buildContext(recipe, dir, log, 1000 * (i + 1), stageOutput);
-      let data: DataSource;
-      const ready = prebuilt.get(i);
-      if (ready) {
-        data = ready;
-        prebuilt.delete(i);
-      } else if (stage.data) {
-        data = await build(stage.data, sctx);
-        disposables.push(data);
-      } else {
-        if (!sharedData) { sharedData = await build(recipe.data!, buildContext(recipe, dir, log, 1)); disposables.push(sharedData); }
-        data = sharedData;
-      }
-      // A source shared by several stages (or rebuilt for a hand-off) is read once: init() is
-      // not required to be idempotent.
+      const sctx = buildContext(recipe, dir, log, 1000 * (i + 1), handOff.stageOutput);
+      let data = prebuilt.get(i);
+      prebuilt.delete(i);
+      if (!data && stage.data) { data = await build(stage.data, sctx); disposables.push(data); }
+      data ??= await sharedSource();
+      // A source shared by several stages (or rebuilt for a hand-off) is read once: init() is not required to be idempotent.
       let info = inited.get(data);
       if (!info) { info = await data.init(); inited.set(data, info); }
       const stageTeacher = stage.teacher ? await build(stage.teacher, sctx) : teacher;
@@ -350,47 +165,14 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
       await strategy.init({ student, teacher: stageTeacher, data, rng: new Rng(sctx.seed + 7), seed: sctx.seed + 11, images: info.images, ...(info.identities !== undefined ? { classes: info.identities } : {}) });
       return { stage, sctx, data, info, stageTeacher, strategy };
     };
-
-    /** What stage i hands on: its strategy's teacher (kept alive), else a frozen copy of the student. */
-    const publish = async (i: number, strategy: Strategy, stageTeacher: Teacher): Promise<boolean> => {
-      const name = recipe.stages[i]!.recipe.name;
-      if (strategy.stageTeacher) { outputs.set(name, strategy.stageTeacher(stageTeacher)); return true; }
-      return false;
-    };
-
-    stageOutput = async (name, use) => {
-      const i = recipe.stages.findIndex((s) => s.recipe.name === name);
-      if (i < 0) throw new RunError(`from-stage: no stage named "${name}"`);
-      const key = use === 'student' ? `${name}#student` : name;
-      const have = outputs.get(key);
-      if (have) return have;
-      if (use === 'auto') {
-        // Finished in an earlier process: rebuild the strategy and restore what it trained.
-        const bundle = await new CheckpointStore(path.join(stageDir(name), 'strategy')).latest();
-        if (bundle) {
-          const s = await setupStage(i);
-          assignVariables(s.strategy.variables(), bundle.tensors.strategy);
-          s.strategy.restore(bundle.state.strategy);
-          disposables.push(s.strategy);
-          if (await publish(i, s.strategy, s.stageTeacher)) return outputs.get(name)!;
-        }
-      }
-      const file = path.join(stageDir(name), 'student', 'model.json');
-      if (!existsSync(file)) throw new RunError(`from-stage: stage "${name}" has not produced a student yet (${file} is missing)`);
-      const t = await loadLayersTeacher(file, `from-stage:${name}`);
-      disposables.push(t);
-      outputs.set(key, t);
-      return t;
-    };
+    handOff.rebuild = setupStage;
 
     for (const [i] of recipe.stages.entries()) {
       if (latest && i < latest.state.stageIndex) continue; // finished; weights come with the later checkpoint
       const { stage, sctx, data, info, stageTeacher, strategy } = await setupStage(i);
       if (info.skipped.length > 0) log.warn(`${info.name}: skipped ${info.skipped.length} unreadable file(s): ${info.skipped.slice(0, 3).map((s) => s.file).join(', ')}${info.skipped.length > 3 ? ', …' : ''}`);
       dataInfos.push(info);
-      manifest.data[stage.recipe.name] = info;
-      if (stageTeacher !== teacher) manifest.teacherWeights[stageTeacher.name] = stageTeacher.weightsHash;
-      await writeJsonAtomic(path.join(dir, 'manifest.json'), manifest);
+      await manifest.stage(stage.recipe.name, info, stageTeacher !== teacher ? stageTeacher : undefined);
       const cache = new TeacherCache(stageTeacher, sctx.cacheDir, info.listHash);
       const reused = await cache.load();
       if (reused > 0) log.info(`teacher embeddings: reusing ${reused} cached rows (${path.relative(process.cwd(), cache.file!)})`);
@@ -403,23 +185,15 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
           ...(latest && latest.state.stageIndex === i ? { resumeFrom: latest } : {}),
           ...(evalSource && ev?.every ? {
             periodicEval: periodicEvaluation({
-              every: ev.every, stage: stage.recipe.name, source: evalSource, settings: evalSettings!, student, teacher: stageTeacher,
-              teacherCacheFile: (set) => teacherEvalCacheFile(recipe, stageTeacher, set), emit, log,
+              every: ev.every, stage: stage.recipe.name, source: evalSource, student, teacher: stageTeacher, emit, log,
+              settings: { flip: ev.flip, batchSize: ev.batchSize, far: ev.far, ...(ev.fairness ? { fairness: ev.fairness } : {}) },
+              teacherCacheFile: (set) => teacherEvalCacheFile(recipe, stageTeacher, set),
             }),
           } : {}),
         });
         stageRows.push({ name: stage.recipe.name, strategy: stage.strategy.kind, steps: res.steps, batchSize: stage.recipe.batchSize, imagesPerSec: res.imagesPerSec, finalTerms: lastTerms[stage.recipe.name] ?? lastLoggedTerms(dir, stage.recipe.name) });
-        // Hand-off for later stages: the student as it is now, and what the strategy trained.
-        await saveLayersModel(student.model, path.join(stageDir(stage.recipe.name), 'student'));
-        await writeJsonAtomic(path.join(stageDir(stage.recipe.name), 'student', 'contract.json'), student.contract);
-        if (strategy.stageTeacher) {
-          await new CheckpointStore(path.join(stageDir(stage.recipe.name), 'strategy'), 1).save({
-            state: { recipeHash: recipe.hash, stageIndex: i, stage: stage.recipe.name, step: res.steps, lrScale: 1, rng: null, data: null, strategy: strategy.state(), elapsedSec: res.elapsedSec },
-            tensors: { student: [], optimizer: [], strategy: await toNamedArrays(strategy.variables().map((v) => ({ name: v.name, tensor: v }))) },
-          });
-          kept = await publish(i, strategy, stageTeacher);
-          if (kept) disposables.push(strategy);
-        }
+        kept = await handOff.save(i, student, strategy, stageTeacher, res);
+        if (kept) disposables.push(strategy);
       } finally {
         if (!kept) strategy.dispose();
       }
@@ -429,35 +203,22 @@ async function runLocked(recipe: Recipe, o: RunOptions): Promise<RunResult> {
     await saveLayersModel(student.model, path.join(dir, 'student'));
     await writeJsonAtomic(path.join(dir, 'student', 'contract.json'), student.contract);
 
-    let evalRes: Awaited<ReturnType<typeof evaluateModels>> | undefined;
+    let evaluation: Awaited<ReturnType<typeof evaluateModels>> | undefined;
     if (recipe.evalPairs) {
-      evalRes = await evaluateModels(recipe, dir, log, { teacher, student: { name: student.name, embed: async (x) => student.forward(x, false) } }, evalSource);
-      await emit({ type: 'eval', model: teacher.name, metrics: evalRes.teacher as unknown as Record<string, unknown> });
-      await writeJsonAtomic(path.join(dir, 'eval.json'), evalRes);
+      evaluation = await evaluateModels(recipe, dir, log, { teacher, student: { name: student.name, embed: async (x) => student.forward(x, false) } }, evalSource);
+      await emit({ type: 'eval', model: teacher.name, metrics: evaluation.teacher as unknown as Record<string, unknown> });
+      await writeJsonAtomic(path.join(dir, 'eval.json'), evaluation);
     }
     const wallSec = (performance.now() - t0) / 1000;
     await metrics.flush(); // metrics.jsonl complete before the curve is read from it
-    const curve = curveFromMetrics(path.join(dir, 'metrics.jsonl'));
-    const svg = learningCurveSvg(curve, recipe.shape.name);
-    if (svg) await writeFileAtomic(path.join(dir, 'learning-curve.svg'), svg);
-    const models: ModelRow[] = [
-      { role: 'teacher', name: teacher.name, params: teacher.paramCount, dim: teacher.embeddingDim, ...(evalRes ? { result: evalRes.teacher } : {}) },
-      { role: 'student', name: student.name, params: student.paramCount, dim: student.embeddingDim, ...(evalRes?.student ? { result: evalRes.student } : {}) },
-    ];
-    await writeFileAtomic(path.join(dir, 'report.md'), renderReport({
-      run: recipe.shape.name, recipeFile: recipe.source.file, backend: backend.name, backendReason: backend.reason, wallSec,
-      models, ...(evalRes?.agreement ? { agreement: evalRes.agreement } : {}), stages: stageRows, data: dataInfos,
-      ...(curve.length > 0 ? { curve } : {}),
-    }));
+    await writeRunReport({ dir, recipe, backend, wallSec, teacher, student, ...(evaluation ? { evaluation } : {}), stages: stageRows, data: dataInfos });
     await emit({ type: 'run-end', run: recipe.shape.name, wallSec });
-    await writeJsonAtomic(path.join(dir, 'manifest.json'), { ...manifest, status: 'complete', finishedAt: new Date().toISOString(), wallSec });
+    await manifest.complete(wallSec);
     log.info(`done in ${wallSec.toFixed(1)} s: ${path.relative(process.cwd(), path.join(dir, 'report.md'))}`);
-    return { dir, backend, ...(evalRes ? { teacher: evalRes.teacher, ...(evalRes.student ? { student: evalRes.student } : {}), ...(evalRes.agreement ? { agreement: evalRes.agreement } : {}) } : {}) };
+    return { dir, backend, ...(evaluation ? { teacher: evaluation.teacher, ...(evaluation.student ? { student: evaluation.student } : {}), ...(evaluation.agreement ? { agreement: evaluation.agreement } : {}) } : {}) };
   } catch (e) {
     // The run folder says how the run ended; a resume can still carry on from its last checkpoint.
-    if (manifestWritten) {
-      await writeJsonAtomic(path.join(dir, 'manifest.json'), { ...manifestWritten, status: 'failed', error: (e as Error).message, failedAt: new Date().toISOString() }).catch(() => undefined);
-    }
+    await manifest?.failed(e);
     throw e;
   } finally {
     for (const s of sinks) await s.close();
