@@ -19,6 +19,7 @@ export type { BatchSampler } from './data/batch-sampler.js';
 export { PkSampler } from './data/pk-sampler.js';
 export { GeneralPlusPkSampler } from './data/general-plus-pk-sampler.js';
 export { splitByWeights } from './data/split.js';
+export { flippedKeys, withoutFlip } from './data/flips.js';
 export { holdoutField, inHoldoutPart, isHeldOut, type HoldoutOption } from './data/holdout.js';
 export { applyContract } from './models/preprocess.js';
 export { readModelArtifacts } from './models/model-files.js';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
-  componentField, contribution, contributionModule, disposeBatch, hashJson, Rng, sampleKey,
+  componentField, contribution, contributionModule, disposeBatch, flippedKeys, hashJson, Rng, withoutFlip,
   type Batch, type DataSource, type DataSourceInfo, type JsonValue, type RngState, type SampleKey,
 } from '../../core/index.js';
 
@@ -46,17 +46,11 @@ class AugmentSource implements DataSource {
         const mask = tf.tensor4d(flip.map((f) => (f ? 1 : 0)), [flip.length, 1, 1, 1]);
         return tf.add(tf.mul(tf.image.flipLeftRight(b.views!.student!), mask), tf.mul(b.views!.student!, tf.sub(1, mask))) as tf.Tensor4D;
       }) : undefined;
-      const keys: SampleKey[] = b.keys.map((k, i) => (flip[i] ? sampleKey(`${k}|flip`) : k));
-      // Mirrored now: flipped here or by the inner source, not both (then upright again).
-      const unflipped = b.keys.map((k, i) => {
-        const inner = b.unflipped?.[i] ?? null;
-        if (flip[i]) return inner === null ? k : null;
-        return inner;
-      });
+      const { keys, unflipped } = flippedKeys(b.keys, flip, b.unflipped);
       return {
         images, keys, cacheable: b.cacheable,
         ...(b.cacheableSamples ? { cacheableSamples: b.cacheableSamples } : {}), ...(b.labels ? { labels: b.labels } : {}),
-        ...(student ? { views: { student } } : {}), ...(unflipped.some((k) => k !== null) ? { unflipped } : {}),
+        ...(student ? { views: { student } } : {}), ...(unflipped ? { unflipped } : {}),
       };
     } finally {
       disposeBatch(b);
@@ -64,7 +58,7 @@ class AugmentSource implements DataSource {
   }
 
   feedback(keys: readonly SampleKey[], signal: Float32Array): void {
-    this.inner.feedback?.(keys.map((k) => sampleKey(k.replace(/\|flip$/, ''))), signal);
+    this.inner.feedback?.(keys.map(withoutFlip), signal);
   }
 
   state(): JsonValue { return { rng: [...this.rng.state()], inner: this.inner.state() }; }

@@ -1,10 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
 import {
-  contribution, contributionModule, decodeImage, decodeMany, existingPath, hashJson, sampleKey, stackImages,
-  type PairSource, type RgbImage, type SampleKey, type VerificationPair,
+  contribution, contributionModule, decodeImage, existingPath, hashJson, sampleKey,
+  type PairSource, type SampleKey, type VerificationPair,
 } from '../../core/index.js';
-import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner, resolveAlignment } from '../../core/images/face-aligner.js';
+import type * as tf from '@tensorflow/tfjs';
+import { BenchmarkImages } from '../../core/images/benchmark-images.js';
+import { alignmentDescription, alignmentFields, resolveAlignment } from '../../core/images/face-aligner.js';
 import { filterByIdentityList, identityListField, listIdentityFolder } from '../image-folder/image-folder.js';
 import { genuinePairs, impostorPairs, impostorSpace, interleave } from './pair-sampling.js';
 
@@ -26,16 +28,16 @@ type Options = z.infer<typeof folderPairsOptions>;
 class FolderPairs implements PairSource {
   readonly name = 'folder-pairs';
   readonly protocol: string;
-  private readonly aligner?: FaceAligner;
-  private unaligned = 0;
+  private readonly images: BenchmarkImages;
 
-  constructor(private readonly o: Options, private readonly root: string, cacheDir: string, private readonly log?: { warn(s: string): void }) {
+  constructor(private readonly o: Options, private readonly root: string, cacheDir: string, log?: { warn(s: string): void }) {
     const cap = o.maxGenuinePerIdentity ? `≤ ${o.maxGenuinePerIdentity} genuine pairs per identity` : 'all genuine pairs';
     const which = o.identityList ? `, identities ${o.identityList.use} in ${path.basename(o.identityList.file)}` : '';
     const crop = (o.align ?? 'none') !== 'none' ? `; ${alignmentDescription(o, o.size)}` : '';
     this.protocol = `identity folder ${path.basename(root)}${which}: ${cap}, ${o.impostorRatio}× seeded impostor pairs (seed ${o.seed}), `
       + `10 contiguous folds over interleaved pairs (folds are not identity-disjoint; not a published protocol)${crop}`;
-    if ((o.align ?? 'none') !== 'none') this.aligner = new FaceAligner(o, o.size, cacheDir, root);
+    this.images = new BenchmarkImages('folder-pairs', root, o, o.size, cacheDir,
+      (k) => decodeImage(path.join(root, k), { size: o.size, ...(o.centreCrop ? { centreCrop: o.centreCrop } : {}) }), log);
   }
 
   async init() {
@@ -59,33 +61,9 @@ class FolderPairs implements PairSource {
     return { pairs, images, listHash: hashJson({ pairs: pairs.map((p) => [p.a, p.b, p.same]), size: this.o.size, centreCrop: this.o.centreCrop, ...aligned }) };
   }
 
-  async load(keys: readonly SampleKey[]) {
-    const aligner = this.aligner;
-    const decoded = await decodeMany(keys, (k) => aligner ? decodeLetterboxed(path.join(this.root, k), aligner.o.decodeSize) : decodeImage(path.join(this.root, k), {
-      size: this.o.size, ...(this.o.centreCrop ? { centreCrop: this.o.centreCrop } : {}),
-    }));
-    const bad = decoded.findIndex((d) => d instanceof Error);
-    // A benchmark with a missing image is not the benchmark: fail loudly, naming the file.
-    if (bad >= 0) throw new Error(`folder-pairs: cannot read ${path.join(this.root, keys[bad]!)}: ${(decoded[bad] as Error).message}`);
-    const stacked = stackImages(decoded as RgbImage[]);
-    if (!aligner) return stacked;
-    try {
-      await aligner.init();
-      const fileKeys = await Promise.all(keys.map((k) => FaceAligner.fileKey(path.join(this.root, k))));
-      // A benchmark keeps every image: a face whose landmarks fail is cropped to the search box, and counted.
-      const r = await aligner.align(stacked, fileKeys, 'box');
-      if (r.failed.length > 0) {
-        this.unaligned += r.failed.length;
-        this.log?.warn(`folder-pairs: ${r.failed.length} image(s) not aligned, cropped to the search box instead (${this.unaligned} so far)`);
-      }
-      await aligner.save(1024);
-      return r.images;
-    } finally {
-      stacked.dispose();
-    }
-  }
+  load(keys: readonly SampleKey[]): Promise<tf.Tensor4D> { return this.images.load(keys); }
 
-  dispose(): void { this.aligner?.dispose(); }
+  dispose(): void { this.images.dispose(); }
 }
 
 export const folderPairs = contribution({

@@ -2,9 +2,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner, resolveAlignment } from '../../core/images/face-aligner.js';
+import { BenchmarkImages } from '../../core/images/benchmark-images.js';
+import { alignmentDescription, alignmentFields, resolveAlignment } from '../../core/images/face-aligner.js';
 import {
-  contribution, contributionModule, decodeImage, decodeMany, existingPath, hashJson, holdoutField, inHoldoutPart, Rng, sampleKey, stackImages,
+  contribution, contributionModule, decodeImage, existingPath, hashJson, holdoutField, inHoldoutPart, Rng, sampleKey,
   type PairSource, type SampleKey, type VerificationPair,
 } from '../../core/index.js';
 
@@ -56,14 +57,13 @@ function parseKey(k: SampleKey): { file: string; view: number } {
 class GroupPairs implements PairSource {
   readonly name = 'group-pairs';
   readonly protocol: string;
-  private readonly aligner?: FaceAligner;
-  private unaligned = 0;
+  private readonly images: BenchmarkImages;
 
-  constructor(private readonly o: Options, private readonly root: string, private readonly labelsFile: string, cacheDir: string, private readonly log?: { warn(s: string): void }) {
+  constructor(private readonly o: Options, private readonly root: string, private readonly labelsFile: string, cacheDir: string, log?: { warn(s: string): void }) {
     const split = o.holdout ? `, the ${o.holdout.use === 'holdout' ? 'held-out' : 'training'} part of a ${o.holdout.share} file-name split` : '';
     const crop = (o.align ?? 'none') !== 'none' ? `; ${alignmentDescription(o, o.size)}` : '';
     this.protocol = `${path.basename(labelsFile)} grouped by ${o.groupColumn}${split}: genuine = one image under two views, impostor = two images of one group (no identities)${crop}`;
-    if ((o.align ?? 'none') !== 'none') this.aligner = new FaceAligner(o, o.size, cacheDir, root);
+    this.images = new BenchmarkImages('group-pairs', root, o, o.size, cacheDir, (f) => decodeImage(path.join(root, f), { size: o.size }), log);
   }
 
   async init() {
@@ -99,31 +99,9 @@ class GroupPairs implements PairSource {
     };
   }
 
-  /** The images of the files, aligned when asked (a face whose landmarks fail is cropped to the search box, and counted). */
-  private async decode(files: readonly string[]): Promise<tf.Tensor4D> {
-    const aligner = this.aligner;
-    const decoded = await decodeMany(files, (f) => aligner ? decodeLetterboxed(path.join(this.root, f), aligner.o.decodeSize) : decodeImage(path.join(this.root, f), { size: this.o.size }));
-    const bad = decoded.findIndex((d) => d instanceof Error);
-    if (bad >= 0) throw new Error(`group-pairs: cannot read ${path.join(this.root, files[bad]!)}: ${(decoded[bad] as Error).message}`);
-    const stacked = stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
-    if (!aligner) return stacked;
-    try {
-      await aligner.init();
-      const r = await aligner.align(stacked, await Promise.all(files.map((f) => FaceAligner.fileKey(path.join(this.root, f)))), 'box');
-      if (r.failed.length > 0) {
-        this.unaligned += r.failed.length;
-        this.log?.warn(`group-pairs: ${r.failed.length} image(s) not aligned, cropped to the search box instead (${this.unaligned} so far)`);
-      }
-      await aligner.save(1024);
-      return r.images;
-    } finally {
-      stacked.dispose();
-    }
-  }
-
   async load(keys: readonly SampleKey[]): Promise<tf.Tensor4D> {
     const parsed = keys.map(parseKey);
-    const images = await this.decode(parsed.map((k) => k.file));
+    const images = await this.images.load(parsed.map((k) => k.file));
     try {
       return tf.tidy(() => {
         const boxes: number[][] = [], gains: number[] = [];
@@ -144,7 +122,7 @@ class GroupPairs implements PairSource {
     }
   }
 
-  dispose(): void { this.aligner?.dispose(); }
+  dispose(): void { this.images.dispose(); }
 }
 
 function hashSeed(s: string): number {

@@ -2,13 +2,15 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import {
-  contribution, contributionModule, decodeImage, decodeMany, existingPath, hashJson, sampleKey, stackImages,
+  contribution, contributionModule, decodeImage, existingPath, hashJson, sampleKey,
   type PairSource, type SampleKey, type VerificationPair,
 } from '../../core/index.js';
 import { readFile } from 'node:fs/promises';
 import { parsePairsFile } from '../../core/eval/pairs-file.js';
 import { labelledPairGroup } from '../../core/eval/verification.js';
-import { alignmentDescription, alignmentFields, decodeLetterboxed, FaceAligner } from '../../core/images/face-aligner.js';
+import type * as tf from '@tensorflow/tfjs';
+import { BenchmarkImages } from '../../core/images/benchmark-images.js';
+import { alignmentDescription, alignmentFields } from '../../core/images/face-aligner.js';
 
 export const lfwPairsOptions = z.object({
   root: existingPath('folder').describe('image root: <root>/<name>/<name>_%04d.jpg'),
@@ -31,15 +33,15 @@ type Options = z.infer<typeof lfwPairsOptions>;
 class LfwPairs implements PairSource {
   readonly name = 'lfw-pairs';
   readonly protocol: string;
-  private readonly aligner?: FaceAligner;
-  private unaligned = 0;
+  private readonly images: BenchmarkImages;
   constructor(private readonly o: Options, private readonly root: string, private readonly file: string, cacheDir: string,
-    private readonly log?: { warn(s: string): void }) {
+    log?: { warn(s: string): void }) {
     const crop = o.align !== 'none' ? alignmentDescription(o, o.size)
       : o.centreCrop ? `centre crop ${o.centreCrop} px, not landmark-aligned` : 'whole image, not landmark-aligned';
     // Deep-funneled LFW aligned here by landmarks is close to, not the same as, insightface's own aligned LFW.
     this.protocol = `LFW ${path.basename(file)} (${crop}${o.align === 'none' ? '; not comparable with 5-point-aligned 112 px numbers' : ''})`;
-    if (o.align !== 'none') this.aligner = new FaceAligner(o, o.size, cacheDir, root);
+    this.images = new BenchmarkImages('lfw-pairs', root, o, o.size, cacheDir,
+      (k) => decodeImage(path.join(root, k), { size: o.size, ...(o.centreCrop ? { centreCrop: o.centreCrop } : {}) }), log);
   }
 
   async init() {
@@ -63,33 +65,9 @@ class LfwPairs implements PairSource {
     };
   }
 
-  async load(keys: readonly SampleKey[]) {
-    const aligner = this.aligner;
-    const decoded = await decodeMany(keys, (k) => aligner ? decodeLetterboxed(path.join(this.root, k), aligner.o.decodeSize) : decodeImage(path.join(this.root, k), {
-      size: this.o.size, ...(this.o.centreCrop ? { centreCrop: this.o.centreCrop } : {}),
-    }));
-    const bad = decoded.findIndex((d) => d instanceof Error);
-    // A benchmark with a missing image is not the benchmark: fail loudly, naming the file.
-    if (bad >= 0) throw new Error(`lfw-pairs: cannot read ${path.join(this.root, keys[bad]!)}: ${(decoded[bad] as Error).message}`);
-    const stacked = stackImages(decoded as Exclude<(typeof decoded)[number], Error>[]);
-    if (!aligner) return stacked;
-    try {
-      await aligner.init();
-      const fileKeys = await Promise.all(keys.map((k) => FaceAligner.fileKey(path.join(this.root, k))));
-      // A benchmark keeps every image: a face whose landmarks fail is cropped to the search box, and counted.
-      const r = await aligner.align(stacked, fileKeys, 'box');
-      if (r.failed.length > 0) {
-        this.unaligned += r.failed.length;
-        this.log?.warn(`lfw-pairs: ${r.failed.length} image(s) not aligned, cropped to the search box instead (${this.unaligned} so far): ${r.failed.map((f) => `${keys[f.index]} (${f.reason})`).join('; ')}`);
-      }
-      await aligner.save(1024);
-      return r.images;
-    } finally {
-      stacked.dispose();
-    }
-  }
+  load(keys: readonly SampleKey[]): Promise<tf.Tensor4D> { return this.images.load(keys); }
 
-  dispose(): void { this.aligner?.dispose(); }
+  dispose(): void { this.images.dispose(); }
 }
 
 /** identity → "label" or "label1,label2" (lfw_race_dict.json's shape). */

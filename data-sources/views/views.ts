@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import {
-  componentField, contribution, contributionModule, disposeBatch, hashJson, Rng, sampleKey,
+  componentField, contribution, contributionModule, disposeBatch, flippedKeys, hashJson, Rng, withoutFlip,
   type Batch, type BuildContext, type DataSource, type DataSourceInfo, type JsonValue, type RngState, type SampleKey,
 } from '../../core/index.js';
 import { drawViewParams, renderViews, type DegradeOptions } from './degrade.js';
@@ -50,22 +50,16 @@ class ViewsSource implements DataSource {
     try {
       const params = b.keys.map(() => drawViewParams(this.rng, this.degrade));
       const { teacher, student } = await renderViews(b.images, params, this.degrade);
-      const keys: SampleKey[] = b.keys.map((k, i) => (params[i]!.flip ? sampleKey(`${k}|flip`) : k));
-      // The key of the unflipped original where the image now is mirrored: flipped here or by the inner source (both: upright).
-      const unflipped = b.keys.map((k, i) => {
-        const inner = b.unflipped?.[i] ?? null;
-        if (params[i]!.flip) return inner === null ? k : null;
-        return inner;
-      });
+      const { keys, unflipped } = flippedKeys(b.keys, params.map((p) => p.flip), b.unflipped);
       return { images: teacher, views: { student }, keys, cacheable: b.cacheable, ...(b.cacheableSamples ? { cacheableSamples: b.cacheableSamples } : {}), ...(b.labels ? { labels: b.labels } : {}),
-        ...(unflipped.some((k) => k !== null) ? { unflipped } : {}) };
+        ...(unflipped ? { unflipped } : {}) };
     } finally {
       disposeBatch(b);
     }
   }
 
   feedback(keys: readonly SampleKey[], signal: Float32Array): void {
-    this.inner.feedback?.(keys.map((k) => sampleKey(k.replace(/\|flip$/, ''))), signal);
+    this.inner.feedback?.(keys.map(withoutFlip), signal);
   }
 
   state(): JsonValue { return { rng: [...this.rng.state()], inner: this.inner.state() }; }
