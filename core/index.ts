@@ -20,6 +20,7 @@ export { PkSampler } from './data/pk-sampler.js';
 export { GeneralPlusPkSampler } from './data/general-plus-pk-sampler.js';
 export { splitByWeights } from './data/split.js';
 export { flippedKeys, withoutFlip } from './data/flips.js';
+export { FlippingWrapperSource } from './data/wrapped-source.js';
 export { holdoutField, inHoldoutPart, isHeldOut, type HoldoutOption } from './data/holdout.js';
 export { applyContract } from './models/preprocess.js';
 export { readModelArtifacts } from './models/model-files.js';

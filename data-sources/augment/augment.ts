@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
-  componentField, contribution, contributionModule, disposeBatch, flippedKeys, hashJson, Rng, withoutFlip,
-  type Batch, type DataSource, type DataSourceInfo, type JsonValue, type RngState, type SampleKey,
+  componentField, contribution, contributionModule, disposeBatch, flippedKeys, FlippingWrapperSource, hashJson,
+  type Batch, type DataSource, type DataSourceInfo,
 } from '../../core/index.js';
 
 export const augmentOptions = z.object({
@@ -20,12 +20,9 @@ type Options = z.infer<typeof augmentOptions>;
  * Colour or scale jitter is left out on purpose: a jittered image never repeats, so its
  * teacher embedding could not be cached and the teacher would run on every step.
  */
-class AugmentSource implements DataSource {
-  private readonly rng: Rng;
-
-  constructor(private readonly o: Options, private readonly inner: DataSource, seed: number) {
-    // A stream of its own: the inner source draws from the run seed too.
-    this.rng = new Rng((seed ^ 0x2c1b3c6d) >>> 0);
+class AugmentSource extends FlippingWrapperSource {
+  constructor(private readonly o: Options, inner: DataSource, seed: number) {
+    super('augment', inner, seed, 0x2c1b3c6d);
   }
 
   async init(): Promise<DataSourceInfo> {
@@ -56,21 +53,6 @@ class AugmentSource implements DataSource {
       disposeBatch(b);
     }
   }
-
-  feedback(keys: readonly SampleKey[], signal: Float32Array): void {
-    this.inner.feedback?.(keys.map(withoutFlip), signal);
-  }
-
-  state(): JsonValue { return { rng: [...this.rng.state()], inner: this.inner.state() }; }
-
-  restore(s: JsonValue): void {
-    const o = s as { rng: number[]; inner: JsonValue };
-    if (!Array.isArray(o?.rng)) throw new Error('augment: the saved state has no rng');
-    this.rng.restore(o.rng as unknown as RngState);
-    this.inner.restore(o.inner);
-  }
-
-  dispose(): void { this.inner.dispose(); }
 }
 
 export const augment = contribution({

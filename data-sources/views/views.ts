@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import {
-  componentField, contribution, contributionModule, disposeBatch, flippedKeys, hashJson, Rng, withoutFlip,
-  type Batch, type BuildContext, type DataSource, type DataSourceInfo, type JsonValue, type RngState, type SampleKey,
+  componentField, contribution, contributionModule, disposeBatch, flippedKeys, FlippingWrapperSource, hashJson,
+  type Batch, type BuildContext, type DataSource, type DataSourceInfo,
 } from '../../core/index.js';
 import { drawViewParams, renderViews, type DegradeOptions } from './degrade.js';
 import { lrPairs } from './lr-pairs.js';
@@ -24,13 +24,11 @@ type Options = z.infer<typeof viewsOptions>;
  * both flipped together. Seeded; a flipped sample gets its own key, so cached teacher
  * embeddings stay per flip state.
  */
-class ViewsSource implements DataSource {
-  private readonly rng: Rng;
+class ViewsSource extends FlippingWrapperSource {
   private readonly degrade: DegradeOptions;
 
-  constructor(private readonly o: Options, private readonly inner: DataSource, seed: number) {
-    // A stream of its own: the inner source draws from the run seed too.
-    this.rng = new Rng((seed ^ 0x7f4a7c15) >>> 0);
+  constructor(private readonly o: Options, inner: DataSource, seed: number) {
+    super('views', inner, seed, 0x7f4a7c15);
     if (o.jpegQuality && o.jpegQuality[0] > o.jpegQuality[1]) throw new Error(`views: jpegQuality [${o.jpegQuality.join(', ')}] must be [lo, hi] with lo ≤ hi`);
     this.degrade = { lrSizes: o.lrSizes, studentSize: o.studentSize, noiseStd: o.noiseStd, pFlip: o.pFlip, ...(o.jpegQuality ? { jpegQuality: o.jpegQuality } : {}) };
   }
@@ -57,20 +55,6 @@ class ViewsSource implements DataSource {
       disposeBatch(b);
     }
   }
-
-  feedback(keys: readonly SampleKey[], signal: Float32Array): void {
-    this.inner.feedback?.(keys.map(withoutFlip), signal);
-  }
-
-  state(): JsonValue { return { rng: [...this.rng.state()], inner: this.inner.state() }; }
-
-  restore(s: JsonValue): void {
-    const o = s as { rng: number[]; inner: JsonValue };
-    this.rng.restore(o.rng as unknown as RngState);
-    this.inner.restore(o.inner);
-  }
-
-  dispose(): void { this.inner.dispose(); }
 }
 
 export const views = contribution({
