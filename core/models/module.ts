@@ -7,10 +7,11 @@ import { graphModelTeacher } from './graph-model-teacher.js';
 import { iresnet } from './iresnet.js';
 import { layersModelTeacher } from './layers-model-teacher.js';
 import { mobileFaceNet } from './mobilefacenet.js';
+import { realignedTeacher } from './realigned-teacher.js';
 import { tinyFar } from './tinyfar.js';
 
 /** The built-in teachers and students. */
 export const modelsModule = contributionModule(
-  faceApiResnet34, layersModelTeacher, graphModelTeacher, fromStageTeacher,
+  faceApiResnet34, layersModelTeacher, graphModelTeacher, fromStageTeacher, realignedTeacher,
   convStudent, mobileFaceNet, iresnet, tinyFar, bridgeTiny,
 );

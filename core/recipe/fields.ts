@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Slot } from '../di/contribution.js';
@@ -17,9 +17,12 @@ export function withFileChecks<T>(fn: () => T): T {
 /** A path to an existing file or folder (relative paths are relative to the working directory). */
 export function existingPath(what: 'file' | 'folder' | 'file or folder' = 'file') {
   return z.string().min(1).superRefine((p, ctx) => {
-    if (checkFiles && !existsSync(path.resolve(p))) {
-      ctx.addIssue({ code: 'custom', message: `${what} not found: ${p} (resolved to ${path.resolve(p)})` });
-    }
+    if (!checkFiles) return;
+    const abs = path.resolve(p);
+    if (!existsSync(abs)) { ctx.addIssue({ code: 'custom', message: `${what} not found: ${p} (resolved to ${abs})` }); return; }
+    const isDir = statSync(abs).isDirectory();
+    if (what === 'folder' && !isDir) ctx.addIssue({ code: 'custom', message: `${p} is a file; a folder is expected here` });
+    if (what === 'file' && isDir) ctx.addIssue({ code: 'custom', message: `${p} is a folder; a file is expected here` });
   }).describe(`path to an existing ${what}`);
 }
 

@@ -1,13 +1,14 @@
 // Malformed recipes and --set overrides, generated from one good recipe: every one must be
 // refused with exit 2, one line naming where (file:line:column, or the --set), no stack, and
 // nothing written (the runs folder never appears).
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
 import { builtinModules } from '../../builtins.js';
 import { main } from '../../core/cli/main.js';
-import { makeIdentityFolder, makeTinyTeacher, tmpDir, writePairsFile } from '../helpers/fixtures.js';
+import { imageFolder, imageFolderOptions } from '../../data-sources/image-folder/image-folder.js';
+import { makeIdentityFolder, makeTinyTeacher, testContext, tmpDir, writePairsFile } from '../helpers/fixtures.js';
 
 /** Runs the CLI in this process (no child: ~100 cases stay fast); returns the exit code and what it printed on stderr. */
 async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
@@ -159,6 +160,24 @@ describe('faults: malformed recipes and --set overrides', function () {
     mkdirSync(empty, { recursive: true });
     writeFileSync(path.join(empty, 'a.jpg'), 'not a jpeg');
     refused(await cli(['run', '--quiet', withGood({ data: { kind: 'image-folder', root: path.dirname(empty), size: 32 } })]), /:\d+:\d+: data: image-folder: no usable images/);
+  });
+
+  it('a file given as an image-folder root (found when the data is read): exit 2 at data.root\'s component', async () => {
+    writeFileSync(path.join(dir, 'not-a-folder.jpg'), 'x');
+    refused(await cli(['run', '--quiet', withGood({ data: { kind: 'image-folder', root: path.join(dir, 'not-a-folder.jpg'), size: 32 } })]), /:\d+:\d+: data(\.root)?: .*(not a folder|ENOTDIR|folder)/);
+  });
+
+  it('identity folders that are symbolic links are read like folders (not silently ignored)', async () => {
+    const real = (good.data as { root: string }).root;
+    const linked = path.join(dir, 'linked-faces');
+    mkdirSync(linked, { recursive: true });
+    for (const id of ['Person_1', 'Person_2', 'Person_3', 'Person_4']) symlinkSync(path.join(real, id), path.join(linked, id), 'dir');
+    const r = await cli(['plan', withGood({ data: { kind: 'image-folder', root: linked, size: 32 } })]);
+    expect(r.code, r.stderr).to.equal(0);
+    const src = await imageFolder.create(imageFolderOptions.parse({ root: linked, size: 32 }), testContext(dir));
+    const info = await src.init();
+    src.dispose();
+    expect([info.images, info.identities]).to.deep.equal([16, 4]);
   });
 
   it('a sampler the data cannot serve (8 identities per batch from 4): exit 2 at data when the data is read', async () => {
