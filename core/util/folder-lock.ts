@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 
@@ -37,7 +37,7 @@ function stale(h: LockHolder | undefined): boolean {
 }
 
 /**
- * An exclusive lock on a folder's work, as a file created with O_EXCL: of two processes
+ * An exclusive lock on a folder's work, as a file created by link() (which fails where the name exists): of two processes
  * starting together exactly one gets it. A lock whose holder died (same host, pid gone) is
  * taken over: moved aside under a unique name, then created afresh, so two processes taking
  * over the same stale lock cannot both succeed. A lock from another host is respected (its
@@ -48,9 +48,14 @@ export async function acquireLock(file: string, what: string): Promise<() => Pro
   await mkdir(path.dirname(file), { recursive: true });
   const me: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), what };
   for (let attempt = 0; attempt < 3; attempt++) {
+    // The lock appears with its content or not at all: written aside, then hard-linked into place
+    // (link fails if the name exists), so no reader ever sees an empty lock and takes it for stale.
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fh = await open(tmp, 'w');
+    try { await fh.writeFile(JSON.stringify(me) + '\n'); await fh.sync(); } finally { await fh.close(); }
     try {
-      const fh = await open(file, 'wx');
-      try { await fh.writeFile(JSON.stringify(me) + '\n'); await fh.sync(); } finally { await fh.close(); }
+      await link(tmp, file);
+      await rm(tmp, { force: true });
       let released = false;
       return async () => {
         if (released) return;
@@ -59,6 +64,7 @@ export async function acquireLock(file: string, what: string): Promise<() => Pro
         try { if (parseHolder(await readFile(file, 'utf8'))?.pid === process.pid) await rm(file, { force: true }); } catch { /* gone */ }
       };
     } catch (e) {
+      await rm(tmp, { force: true });
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     let text = '';
